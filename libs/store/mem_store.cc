@@ -366,9 +366,12 @@ class MemJobStore final : public JobStore {
     return it == s_->rendezvous.end() ? std::string() : it->second;
   }
 
-  absl::StatusOr<std::vector<Job>> FinishGang(int64_t gang_id, const AttemptOutcome& outcome,
+  absl::StatusOr<std::vector<Job>> FinishGang(const Lease& trigger, const AttemptOutcome& outcome,
                                               TimePoint now) override {
     std::lock_guard lock(s_->mu);
+    auto t = s_->jobs.find(trigger.job_id);
+    if (t == s_->jobs.end() || !Holds(t->second, trigger) || t->second.gang_id == 0) return StaleLease(trigger);
+    const int64_t gang_id = t->second.gang_id;
     std::vector<Job> out;
     for (auto& [id, j] : s_->jobs) {
       if (j.gang_id != gang_id || IsTerminal(j.state)) continue;

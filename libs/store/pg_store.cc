@@ -225,6 +225,7 @@ PgPool::Statements Statements() {
        "attempts = greatest(0, attempts - $9) "
        "WHERE id = $1 AND epoch = $2 AND state IN ('leased', 'running') RETURNING " + job_cols},
       {"get_job", "SELECT " + job_cols + " FROM jobs WHERE id = $1"},
+      {"lock_job", "SELECT " + job_cols + " FROM jobs WHERE id = $1 FOR UPDATE"},
       {"expired_leases",
        "SELECT " + job_cols + " FROM jobs WHERE state IN ('leased', 'running') "
        "AND lease_expires_at < " TS("$1") " ORDER BY lease_expires_at LIMIT $2"},
@@ -549,11 +550,18 @@ class PgJobStore final : public JobStore {
     return payload;
   }
 
-  absl::StatusOr<std::vector<Job>> FinishGang(int64_t gang_id, const AttemptOutcome& o, TimePoint now) override {
+  absl::StatusOr<std::vector<Job>> FinishGang(const Lease& trigger, const AttemptOutcome& o,
+                                              TimePoint now) override {
     std::vector<Job> out;
     RETURN_IF_ERROR(pool_->WithTransaction([&](pqxx::work& tx) {
       out.clear();
-      for (const auto& row : tx.exec_prepared("gang", gang_id)) {
+      auto t = tx.exec_prepared("lock_job", trigger.job_id);
+      if (t.empty()) return Stale(trigger);
+      Job tj = RowToJob(t[0]);
+      if (tj.epoch != trigger.epoch || tj.gang_id == 0 ||
+          (tj.state != JobState::kLeased && tj.state != JobState::kRunning))
+        return Stale(trigger);
+      for (const auto& row : tx.exec_prepared("gang", tj.gang_id)) {
         Job j = RowToJob(row);
         if (IsTerminal(j.state)) continue;
         if (j.state == JobState::kPending) {

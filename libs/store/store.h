@@ -70,8 +70,9 @@ class JobStore {
   virtual absl::Status SetRendezvous(const Lease& rank0, const std::string& payload) = 0;
   virtual absl::StatusOr<std::string> GetRendezvous(int64_t gang_id) = 0;
   // Ends the current attempt of every rank of the gang together with `outcome` (each at its own
-  // current epoch), so a gang always fails over as one.
-  virtual absl::StatusOr<std::vector<Job>> FinishGang(int64_t gang_id, const AttemptOutcome& outcome,
+  // current epoch), so a gang always fails over as one. `trigger` is the lease of the rank that
+  // failed or expired; FailedPrecondition (nothing changes) when it is stale.
+  virtual absl::StatusOr<std::vector<Job>> FinishGang(const Lease& trigger, const AttemptOutcome& outcome,
                                                       TimePoint now) = 0;
 };
 

@@ -302,7 +302,9 @@ TEST_F(StoreConformance, GangRanksShareAGangAndFailOverTogether) {
   requeue.kind = AttemptOutcome::Kind::kRequeue;
   requeue.not_before = clock_.Now() + seconds(5);
   requeue.error = "rank 1 lost";
-  auto after = store_->jobs().FinishGang(r0->gang_id, requeue, clock_.Now());
+  EXPECT_EQ(store_->jobs().FinishGang({r1->id, r1->epoch + 1000}, requeue, clock_.Now()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto after = store_->jobs().FinishGang({r1->id, r1->epoch}, requeue, clock_.Now());
   ASSERT_TRUE(after.ok()) << after.status();
   ASSERT_EQ(after->size(), 3u);
   for (const auto& j : *after) EXPECT_EQ(j.state, JobState::kPending);
