@@ -52,7 +52,10 @@ std::string AllowedText(const FieldDescriptor* f) {
   if (spec.identifier()) {
     parts.push_back(IsMap(f) ? "keys `[A-Za-z0-9._-]{1,128}`" : "`[A-Za-z0-9._-]{1,128}`");
   }
-  if (spec.has_max_length()) parts.push_back(absl::StrCat("at most ", spec.max_length(), " bytes"));
+  if (spec.has_max_length()) {
+    parts.push_back(absl::StrCat(IsMap(f) ? "values at most " : "at most ", spec.max_length(),
+                                 " bytes"));
+  }
   if (spec.has_max_items()) {
     parts.push_back(absl::StrCat("at most ", spec.max_items(), IsMap(f) ? " entries" : " items"));
   }
@@ -67,7 +70,7 @@ void Rows(const Descriptor* d, const std::string& prefix, std::string* out) {
     if (!SpecOf(f).aliases().empty()) {
       std::vector<std::string> a;
       for (const auto& alias : SpecOf(f).aliases()) a.push_back(absl::StrCat("`", alias, "`"));
-      absl::StrAppend(&help, " (not ", absl::StrJoin(a, ", "), ")");
+      absl::StrAppend(&help, " (", absl::StrJoin(a, ", "), " is suggested as this key)");
     }
     absl::StrAppend(out, "| `", path, "` | ", TypeText(f), " | ", Cell(DefaultText(f)), " | ",
                     Cell(AllowedText(f)), " | ", Cell(help), " |\n");
@@ -101,7 +104,7 @@ arrives, with the same rules and the same messages. See `examples/run.yaml` and
   `train.warmup_steps` is at most `train.max_steps`; `data.prompts` is needed when
   `expert_iteration.rounds` is at least 1, and `data.train_files` when it is 0.
 - Errors are reported all at once, one per line, as `file:line:column: path: message`, for
-  example `run.yaml:7:3: lora.rank: unknown key; did you mean `lora.r`?`. Paths name list
+  example ``run.yaml:7:3: lora.rank: unknown key; did you mean `lora.r`?``. Paths name list
   elements as `lora.target_modules[2]` and map entries as `labels[team]`.
 
 ## Sweeps

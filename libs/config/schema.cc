@@ -401,7 +401,7 @@ std::string ApplySweepValue(v1::RunConfig* config, std::string_view key, std::st
   if (!node.IsSequence()) return absl::StrCat("expected a list such as [a, b], got ", Quote(value));
   r->ClearField(msg, f);
   for (size_t i = 0; i < node.size(); ++i) {
-    const YAML::Node& e = node[i];
+    const YAML::Node e = node[i];
     if (!e.IsScalar()) return absl::StrCat("expected a list of ", ScalarTypeName(f), "s");
     std::string err = SetScalarFromText(msg, f, e.Scalar(), e.Tag() == "!");
     if (err.empty()) err = CheckScalar(*msg, f, static_cast<int>(i));

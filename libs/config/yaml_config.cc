@@ -90,8 +90,8 @@ class YamlReader {
     const Descriptor* d = m->GetDescriptor();
     std::map<std::string, int> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      const YAML::Node key = it->first;  // a copy: it-> yields a temporary
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         Error(key.Mark(), path, absl::StrCat("keys must be strings, got ", Kind(key)));
         continue;
@@ -219,7 +219,7 @@ class YamlReader {
       }
       std::vector<int> kept;
       for (size_t i = 0; i < v.size(); ++i) {
-        const YAML::Node& e = v[i];
+        const YAML::Node e = v[i];
         std::string ep = IndexPath(p, static_cast<int>(i));
         marks_[ep] = {e.Mark(), e.Mark()};
         std::string err = e.IsScalar()
@@ -247,8 +247,8 @@ class YamlReader {
     std::map<std::string, int> seen;
     const Reflection* r = m->GetReflection();
     for (auto it = v.begin(); it != v.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      const YAML::Node key = it->first;  // a copy: it-> yields a temporary
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         Error(key.Mark(), p, absl::StrCat("keys must be strings, got ", Kind(key)));
         continue;
@@ -271,8 +271,8 @@ class YamlReader {
   void ReadGrid(const YAML::Node& v, v1::SweepConfig* sweep, const std::string& p) {
     std::map<std::string, int> seen;
     for (auto it = v.begin(); it != v.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      const YAML::Node key = it->first;  // a copy: it-> yields a temporary
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         Error(key.Mark(), p, absl::StrCat("keys must be config paths, got ", Kind(key)));
         continue;
@@ -293,7 +293,7 @@ class YamlReader {
       const FieldDescriptor* f = chain.back();
       std::vector<int> kept;
       for (size_t i = 0; i < value.size(); ++i) {
-        const YAML::Node& e = value[i];
+        const YAML::Node e = value[i];
         std::string ep = IndexPath(kp, static_cast<int>(i));
         marks_[ep] = {e.Mark(), e.Mark()};
         v1::RunConfig scratch;
