@@ -111,7 +111,7 @@ void BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* out) cons
   const size_t hash = absl::Hash<absl::string_view>{}(AV(word));
   CacheShard& shard = cache_[(hash >> 40) % kCacheShards];
   {
-    absl::MutexLock lock(&shard.mu);
+    std::lock_guard<std::mutex> lock(shard.mu);
     auto it = shard.words.find(AV(word));
     if (it != shard.words.end()) {
       out->insert(out->end(), it->second.begin(), it->second.end());
@@ -120,7 +120,7 @@ void BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* out) cons
   }
   const size_t before = out->size();
   EncodeWordUncached(word, out);
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.words.size() >= std::max<size_t>(1, options_.cache_capacity / kCacheShards)) {
     shard.words.clear();
   }

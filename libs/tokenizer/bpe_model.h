@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include <mutex>
+
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "libs/common/status.h"
 
 namespace temper::tokenizer {
@@ -66,9 +66,11 @@ class BpeModel {
   size_t vocab_size() const { return vocab_size_; }
 
  private:
+  // std::mutex rather than absl::Mutex: Debian's Abseil keeps deadlock detection on, which
+  // costs more than the cached BPE itself.
   struct CacheShard {
-    absl::Mutex mu;
-    absl::flat_hash_map<std::string, std::vector<int32_t>> words ABSL_GUARDED_BY(mu);
+    std::mutex mu;
+    absl::flat_hash_map<std::string, std::vector<int32_t>> words;  // guarded by mu
   };
   static constexpr size_t kCacheShards = 16;
   static constexpr size_t kLinearMaxSymbols = 48;

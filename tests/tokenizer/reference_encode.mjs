@@ -7,6 +7,8 @@
 // the texts themselves, so the C++ side encodes exactly what was encoded here.
 //
 //   node tests/tokenizer/reference_encode.mjs --out expected.json [--max-bytes N]
+//   node tests/tokenizer/reference_encode.mjs --corpus-out corpus.jsonl   (texts only, one JSON
+//     object {"name", "text"} a line: the benchmark corpus, see bench/tokenizer/)
 import { Tokenizer } from "@huggingface/tokenizers";
 import fs from "node:fs";
 import path from "node:path";
@@ -20,9 +22,10 @@ function arg(name, fallback) {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 const outPath = arg("--out");
+const corpusOut = arg("--corpus-out");
 const maxBytes = Number(arg("--max-bytes", "0"));  // 0: no limit
-if (!outPath) {
-  console.error("usage: reference_encode.mjs --out FILE [--max-bytes N]");
+if (!outPath && !corpusOut) {
+  console.error("usage: reference_encode.mjs (--out FILE [--max-bytes N] | --corpus-out FILE)");
   process.exit(2);
 }
 
@@ -100,6 +103,13 @@ if (maxBytes > 0) {
     keep++;
   }
   texts.length = keep;
+}
+
+if (corpusOut) {
+  fs.writeFileSync(corpusOut, texts.map(({ name, text }) => JSON.stringify({ name, text }) + "\n").join(""));
+  const bytes = texts.reduce((a, t) => a + Buffer.byteLength(t.text), 0);
+  console.error(`wrote ${texts.length} texts, ${bytes} bytes to ${corpusOut}`);
+  process.exit(0);
 }
 
 const models = ["qwen3", "llama3"];
