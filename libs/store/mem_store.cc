@@ -345,6 +345,13 @@ class MemJobStore final : public JobStore {
     return out;
   }
 
+  absl::StatusOr<std::map<std::pair<JobKind, JobState>, int64_t>> CountJobs() override {
+    std::lock_guard lock(s_->mu);
+    std::map<std::pair<JobKind, JobState>, int64_t> out;
+    for (const auto& [id, j] : s_->jobs) ++out[{j.kind, j.state}];
+    return out;
+  }
+
   absl::StatusOr<std::vector<Job>> GetGang(int64_t gang_id) override {
     std::lock_guard lock(s_->mu);
     return GangLocked(gang_id);

@@ -225,6 +225,7 @@ PgPool::Statements Statements() {
        "attempts = greatest(0, attempts - $9) "
        "WHERE id = $1 AND epoch = $2 AND state IN ('leased', 'running') RETURNING " + job_cols},
       {"get_job", "SELECT " + job_cols + " FROM jobs WHERE id = $1"},
+      {"count_jobs", "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state"},
       {"lock_job", "SELECT " + job_cols + " FROM jobs WHERE id = $1 FOR UPDATE"},
       {"expired_leases",
        "SELECT " + job_cols + " FROM jobs WHERE state IN ('leased', 'running') "
@@ -518,6 +519,20 @@ class PgJobStore final : public JobStore {
 
   absl::StatusOr<std::vector<Job>> ListJobs(const JobFilter& f) override {
     return Query("list_jobs", f.run_id, TextArray(StateNames(f.states)), f.limit);
+  }
+
+  absl::StatusOr<std::map<std::pair<JobKind, JobState>, int64_t>> CountJobs() override {
+    std::map<std::pair<JobKind, JobState>, int64_t> out;
+    RETURN_IF_ERROR(pool_->WithTransaction([&](pqxx::work& tx) {
+      out.clear();
+      for (const auto& r : tx.exec_prepared("count_jobs")) {
+        auto kind = ParseJobKind(r[0].as<std::string>());
+        auto state = ParseJobState(r[1].as<std::string>());
+        if (kind && state) out[{*kind, *state}] = r[2].as<int64_t>();
+      }
+      return absl::OkStatus();
+    }));
+    return out;
   }
 
   absl::StatusOr<std::vector<Job>> GetGang(int64_t gang_id) override { return Query("gang", gang_id); }

@@ -5,6 +5,7 @@
 // All implementations are thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -64,6 +65,8 @@ class JobStore {
   virtual absl::StatusOr<std::vector<Job>> ListExpiredLeases(TimePoint now, int32_t limit) = 0;
   virtual absl::StatusOr<Job> GetJob(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<Job>> ListJobs(const JobFilter& filter) = 0;
+  // How many jobs there are per (kind, state), for the metrics gauges.
+  virtual absl::StatusOr<std::map<std::pair<JobKind, JobState>, int64_t>> CountJobs() = 0;
   // The rank jobs of a gang, by rank.
   virtual absl::StatusOr<std::vector<Job>> GetGang(int64_t gang_id) = 0;
   // Stores the rendezvous payload of a gang at its current set of epochs (rank 0 posts it).

@@ -151,6 +151,9 @@ TEST_F(StoreConformance, AcquireByPriorityThenFifoWithIncreasingEpochs) {
   EXPECT_LT(epochs[0], epochs[1]);
   EXPECT_LT(epochs[1], epochs[2]);
   EXPECT_FALSE(AcquireOne(Offer("w9")).has_value());
+  auto counts = store_->jobs().CountJobs();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->at(std::make_pair(JobKind::kEval, JobState::kLeased)), 3);
 }
 
 TEST_F(StoreConformance, AcquireMatchesRequirements) {
