@@ -307,5 +307,41 @@ TEST(RealTokenizerTest, QwenAndLlamaKnownIds) {
             "fn main() {}");
 }
 
+// Regex corners where Oniguruma, PCRE2 and JavaScript could disagree; the ids are what Hugging
+// Face tokenizers 0.23.2 (Rust, Python binding) produced for these files.
+TEST(RealTokenizerTest, RegexCornersMatchHuggingFaceRust) {
+  std::string qwen_path = NodeModel("tokenizer-qwen3");
+  std::string llama_path = NodeModel("tokenizer-llama3");
+  if (!std::filesystem::exists(qwen_path) || !std::filesystem::exists(llama_path)) {
+    GTEST_SKIP() << "node_modules missing (run scripts/setup.sh): " << qwen_path;
+  }
+  auto qwen = Tokenizer::FromFile(qwen_path);
+  ASSERT_TRUE(qwen.ok()) << qwen.status();
+  auto llama = Tokenizer::FromFile(llama_path);
+  ASSERT_TRUE(llama.ok()) << llama.status();
+  struct Probe {
+    const char* text;
+    std::vector<int32_t> qwen;
+    std::vector<int32_t> llama;
+  };
+  const Probe probes[] = {
+      {"'\xC5\xBF", {6, 144815}, {6, 129, 123}},  // U+017F long s after an apostrophe
+      {"DON'\xC5\xBFT", {84641, 6, 144815, 51}, {85741, 6, 129, 123, 51}},
+      {"a\xE1\xA0\x8E\xE1\xA0\x8E" "b", {64, 123970, 236, 123970, 236, 65},
+       {64, 157, 254, 236, 157, 254, 236, 65}},  // U+180E is not \s
+      {" \xE1\xA0\x8E ", {86089, 254, 236, 220}, {87189, 254, 236, 220}},
+      {"\xC2\x85\xC2\x85x", {126, 227, 126, 227, 87}, {116360, 116360, 87}},  // U+0085 is \s
+      {"x\xEF\xBB\xBF y", {87, 3225, 379}, {87, 3305, 379}},  // U+FEFF is not \s
+      {"\xF0\x9E\x80\xB0 \xF0\x91\xBC\x80\xF0\x91\xBC\x81",
+       {172, 252, 222, 108, 220, 128240, 120, 222, 128240, 120, 223},
+       {172, 252, 222, 108, 109697, 239, 120, 222, 172, 239, 120, 223}},  // Unicode 15 letters
+      {"don'\xE2\x84\xAA", {15007, 6, 42}, {15357, 6, 15284, 103}},  // Kelvin sign
+  };
+  for (const Probe& p : probes) {
+    EXPECT_EQ(MustEncode(**qwen, p.text), p.qwen) << p.text;
+    EXPECT_EQ(MustEncode(**llama, p.text), p.llama) << p.text;
+  }
+}
+
 }  // namespace
 }  // namespace temper::tokenizer
