@@ -208,10 +208,28 @@ absl::Status CheckBwrapUsable(const BwrapConfig& config) {
   return absl::OkStatus();
 }
 
+bool ReachableByOthers(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(path, ec);
+  if (ec) return false;
+  for (; !p.empty(); p = p.parent_path()) {
+    struct stat st;
+    if (stat(p.c_str(), &st) != 0 || (st.st_mode & S_IROTH) == 0 || (st.st_mode & S_IXOTH) == 0) {
+      return false;
+    }
+    if (p == p.root_path()) break;
+  }
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<BwrapSandbox>> BwrapSandbox::Create(BwrapConfig config) {
   ASSIGN_OR_RETURN(std::string bpf, BuildSeccompBpf());
-  return std::unique_ptr<BwrapSandbox>(
+  bool reachable = true;
+  for (const ReadOnlyMount& m : config.mounts) reachable = reachable && ReachableByOthers(m.host_path);
+  auto sandbox = std::unique_ptr<BwrapSandbox>(
       new BwrapSandbox(std::move(config), DetectSystemLayout(), std::move(bpf)));
+  sandbox->mounts_reachable_by_others_ = reachable;
+  return sandbox;
 }
 
 absl::StatusOr<Result> BwrapSandbox::Run(const Request& request) {
@@ -290,7 +308,7 @@ absl::StatusOr<Result> BwrapSandbox::Run(const Request& request) {
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   char* envp[] = {nullptr};
-  const bool drop_privileges = geteuid() == 0;
+  const bool drop_privileges = geteuid() == 0 && mounts_reachable_by_others_;
   const uid_t sandbox_id = static_cast<uid_t>(config_.sandbox_uid);
   const pid_t parent_pid = getpid();
   const rlimit cpu_limit = {static_cast<rlim_t>(limits.cpu_time.count()),
@@ -456,8 +474,13 @@ absl::StatusOr<Result> BwrapSandbox::Run(const Request& request) {
       (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000 +
       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000);
 
-  // bwrap writes {"child-pid": N} once the sandbox is up: without it, setup itself failed.
-  const bool sandbox_started = status_json.find("child-pid") != std::string::npos;
+  // bwrap writes {"child-pid": N} once it has forked the sandbox; a failure setting up the mounts
+  // after that shows as exit 1 with bwrap's own message. (A program could imitate the latter; it
+  // gains an infrastructure error, which callers retry a bounded number of times.)
+  const bool sandbox_started =
+      status_json.find("child-pid") != std::string::npos &&
+      !(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 1 &&
+        result.stderr_data.rfind("bwrap: ", 0) == 0);
   if (!sandbox_started && !killed_for_wall) {
     return absl::InternalError(absl::StrCat("sandbox: bubblewrap failed to start (status ",
                                             wait_status, "): ", result.stderr_data));

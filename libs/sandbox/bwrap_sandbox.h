@@ -7,8 +7,11 @@
 // is loaded with `--seccomp FD`; a fresh cgroup (cgroup.h) caps memory, processes and CPU; rlimits
 // cap file size, open files, CPU time and core dumps; a wall-clock timeout kills the whole tree.
 // Files enter through memfds (`--file FD`) and leave through pipes (Request::collect).
-// When started by root, bubblewrap itself runs as uid/gid 65534 (an unprivileged user namespace),
-// so nothing in the sandbox is root on the host, even in its own namespace's eyes.
+// When started by root, and every mount is readable by others all along its path, bubblewrap
+// itself runs as uid/gid 65534 (an unprivileged user namespace), so nothing in the sandbox maps to
+// host root. Where a mount is not (a toolchain under /root, mode 700), bubblewrap must resolve it
+// as root; the sandbox is then uid 65534 inside a user namespace that maps it to the caller, still
+// with no capabilities and seeing only the read-only mounts.
 // Thread-safe: Run may be called concurrently.
 #pragma once
 
@@ -62,6 +65,9 @@ std::vector<std::string> BuildBwrapArgv(const BwrapConfig& config, const SystemL
 // otherwise. Used by tests to skip where sandboxing is impossible.
 absl::Status CheckBwrapUsable(const BwrapConfig& config);
 
+// True when uid 65534 could reach `path`: it and every ancestor readable and searchable by others.
+bool ReachableByOthers(const std::string& path);
+
 class BwrapSandbox final : public Sandbox {
  public:
   // Compiles the seccomp policy once. Fails if it cannot be built.
@@ -76,6 +82,7 @@ class BwrapSandbox final : public Sandbox {
   const BwrapConfig config_;
   const SystemLayout layout_;
   const std::string seccomp_bpf_;
+  bool mounts_reachable_by_others_ = true;
   std::atomic<uint64_t> next_run_{0};
 };
 
