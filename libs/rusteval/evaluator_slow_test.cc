@@ -121,10 +121,18 @@ TEST_F(EvaluatorSlowTest, EveryHumanEvalXReferenceSolutionPasses) {
   const auto start = std::chrono::steady_clock::now();
   auto verdicts = EvaluateAll(evaluator, samples);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Rust/50's tests call rand 0.7's gen_range(low, high); Debian bookworm ships rand 0.8 only.
+  const std::map<std::string, std::string> kKnownIncompatible = {{"Rust/50", "E0061"}};
   int passed = 0, tests = 0;
   for (size_t i = 0; i < verdicts.size(); ++i) {
     ASSERT_TRUE(verdicts[i].ok()) << tasks[i]->id << ": " << verdicts[i].status();
     const Verdict& v = *verdicts[i];
+    if (auto known = kKnownIncompatible.find(tasks[i]->id); known != kKnownIncompatible.end()) {
+      EXPECT_TRUE(v.compiled) << tasks[i]->id;
+      EXPECT_EQ(v.stage_reached, Stage::kBuildTests) << tasks[i]->id;
+      EXPECT_THAT(v.error_codes, ::testing::Contains(known->second)) << tasks[i]->id;
+      continue;
+    }
     EXPECT_TRUE(v.passed) << tasks[i]->id << ": " << ToJson(v).dump(2);
     EXPECT_EQ(v.tests_failed, 0) << tasks[i]->id;
     passed += v.passed;
@@ -139,7 +147,12 @@ TEST_F(EvaluatorSlowTest, TodoBodiesCompileThenFailTheirTests) {
   auto tasks = HumanEvalX();
   std::vector<Sample> samples;
   // Every fourth task keeps the tier within its time budget; all 164 pass as references above.
-  for (size_t i = 0; i < tasks.size(); i += 4) samples.push_back({tasks[i], "    todo!()\n}\n"});
+  // Tasks whose tests are commented out (Rust/32) have nothing to fail: the parser tells which.
+  for (size_t i = 0; i < tasks.size(); i += 4) {
+    if (ComputeSyntaxMetrics(tasks[i]->tests).tests == 0) continue;
+    samples.push_back({tasks[i], "    todo!()\n}\n"});
+  }
+  EXPECT_GE(samples.size(), 40u);
   Evaluator evaluator = MakeEvaluator();
   auto verdicts = EvaluateAll(evaluator, samples);
   for (size_t i = 0; i < verdicts.size(); ++i) {
@@ -312,7 +325,9 @@ TEST_F(HostileTest, EveryProgramIsContainedAndNoSecretLeaks) {
     EXPECT_FALSE(v.passed) << hostiles[i].name << ": " << json;
     EXPECT_THAT(json, Not(HasSubstr(secret_))) << hostiles[i].name;
     EXPECT_THAT(json, Not(HasSubstr("root:"))) << hostiles[i].name;  // /etc/shadow's first line
-    EXPECT_THAT(json, Not(HasSubstr(secret_dir_.string()))) << hostiles[i].name << " leaked a host path";
+    // (The sample's own code names the secret's path; only the contents must not come back.)
+    EXPECT_THAT(json, Not(HasSubstr(TheEnv().toolchain.dir))) << hostiles[i].name << " leaked a host path";
+    EXPECT_THAT(json, Not(HasSubstr(TheEnv().crates.dir))) << hostiles[i].name << " leaked a host path";
     std::cerr << hostiles[i].name << ": stage=" << StageName(v.stage_reached)
               << " class=" << ErrorClassName(v.error_class) << " limit=" << sandbox::LimitName(v.limit)
               << " codes=" << ::testing::PrintToString(v.error_codes) << " " << v.total_ms << " ms\n";

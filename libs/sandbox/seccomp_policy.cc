@@ -48,6 +48,9 @@ absl::StatusOr<std::string> BuildSeccompBpf() {
   // Default allow; the native arch only, so foreign syscall ABIs hit the bad-arch action (kill).
   Context ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return absl::InternalError("seccomp_init failed");
+  // The whole process, not just the offending thread (a test harness would wait on it forever).
+  RETURN_IF_ERROR(Check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+                        "badarch action"));
   for (const std::string& name : DeniedSyscalls()) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture or libseccomp
