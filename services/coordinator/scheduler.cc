@@ -306,7 +306,9 @@ absl::StatusOr<RendezvousResult> Scheduler::Rendezvous(const Lease& lease, const
     r.world_size = job.world_size;
     bool all_leased = static_cast<int32_t>(gang.size()) == job.world_size;
     for (const auto& rank : gang) {
-      all_leased = all_leased && (rank.state == JobState::kLeased || rank.state == JobState::kRunning);
+      // A rank that already finished was part of this assembly (fast ranks may finish first).
+      all_leased = all_leased && (rank.state == JobState::kLeased || rank.state == JobState::kRunning ||
+                                  rank.state == JobState::kSucceeded);
       r.rank_workers.push_back(rank.worker_id);
     }
     if (all_leased && !stored.empty()) {
