@@ -83,9 +83,15 @@ class CliE2eTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     chmod(dir_.c_str(), 0755);  // the embedded PostgreSQL runs as `postgres` when we are root
+    StartCoordinator("127.0.0.1:0");
+  }
+
+  // Starts the coordinator on `listen` over the test's data directory and waits until it serves.
+  void StartCoordinator(const std::string& listen) {
     fs::path addr_file = dir_ / "address";
-    coordinator_ = Spawn({TEMPER_COORDINATOR_BINARY, "--data-dir", (dir_ / "data").string(), "--listen",
-                          "127.0.0.1:0", "--metrics-listen", "", "--address-file", addr_file.string()},
+    fs::remove(addr_file);
+    coordinator_ = Spawn({TEMPER_COORDINATOR_BINARY, "--data-dir", (dir_ / "data").string(), "--listen", listen,
+                          "--metrics-listen", "", "--address-file", addr_file.string()},
                          dir_ / "coordinator.out", dir_ / "coordinator.log");
     ASSERT_GT(coordinator_, 0);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
@@ -101,32 +107,42 @@ class CliE2eTest : public ::testing::Test {
     address_ = std::string(absl::StripAsciiWhitespace(ReadFile(addr_file)));
   }
 
+  void StopCoordinator() {
+    if (coordinator_ <= 0) return;
+    kill(coordinator_, SIGTERM);
+    int status = 0;
+    waitpid(coordinator_, &status, 0);
+    coordinator_ = -1;
+  }
+
   void TearDown() override {
-    if (coordinator_ > 0) {
-      kill(coordinator_, SIGTERM);
-      int status = 0;
-      waitpid(coordinator_, &status, 0);
-    }
+    StopCoordinator();
     if (!dir_.empty()) {
       std::error_code ec;
       fs::remove_all(dir_, ec);
     }
   }
 
-  // Runs `temper <args>` against the coordinator (through TEMPER_COORDINATOR).
-  Result Temper(std::vector<std::string> args) {
+  // Starts `temper <args>` against the coordinator (through TEMPER_COORDINATOR), its output to
+  // <dir>/<name>.out and .err.
+  pid_t StartTemper(std::vector<std::string> args, const std::string& name) {
     args.insert(args.begin(), TEMPER_CLI_BINARY);
-    fs::path out = dir_ / "temper.out", err = dir_ / "temper.err";
-    pid_t pid = Spawn(args, out, err, {"TEMPER_COORDINATOR=" + address_});
+    return Spawn(args, dir_ / (name + ".out"), dir_ / (name + ".err"), {"TEMPER_COORDINATOR=" + address_});
+  }
+
+  Result WaitTemper(pid_t pid, const std::string& name) {
     Result r;
     if (pid <= 0) return r;
     int status = 0;
     waitpid(pid, &status, 0);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadFile(out);
-    r.err = ReadFile(err);
+    r.out = ReadFile(dir_ / (name + ".out"));
+    r.err = ReadFile(dir_ / (name + ".err"));
     return r;
   }
+
+  // Runs `temper <args>` to its end.
+  Result Temper(std::vector<std::string> args) { return WaitTemper(StartTemper(std::move(args), "temper"), "temper"); }
 
   std::string Example(const std::string& name) {
     const char* root = std::getenv("TEMPER_SOURCE_DIR");
@@ -233,6 +249,39 @@ TEST_F(CliE2eTest, SubmitListShowCancelWatch) {
   Result final_list = Temper({"runs", "list", "--json", "--all"});
   ASSERT_EQ(final_list.exit_code, 0) << final_list.err;
   EXPECT_EQ(nlohmann::json::parse(final_list.out)["runs"].size(), 1u);
+}
+
+// The coordinator stops and comes back while `temper watch` follows a run: the watch reconnects,
+// resumes after the last event it printed (no event twice), and ends when the run does.
+TEST_F(CliE2eTest, WatchSurvivesACoordinatorRestart) {
+  Result r = Temper({"submit", Example("run.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id(absl::StripPrefix(r.out, "submitted run "));
+  id = id.substr(0, id.find(' '));
+  pid_t watch = StartTemper({"watch", id}, "watch");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (ReadFile(dir_ / "watch.out").find("stage_queued") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(dir_ / "watch.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string address = address_;
+  StopCoordinator();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the watch notices and retries
+  StartCoordinator(address);
+  ASSERT_EQ(address_, address);
+  Result cancel = Temper({"runs", "cancel", id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  Result w = WaitTemper(watch, "watch");
+  EXPECT_EQ(w.exit_code, 1) << w.out << w.err;
+  EXPECT_THAT(w.err, AllOf(HasSubstr("reconnecting"), HasSubstr("cancelled")));
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = w.out.find(needle); at != std::string::npos; at = w.out.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(" submitted "), 1u) << w.out;
+  EXPECT_EQ(count(" stage_queued "), 1u) << w.out;
+  EXPECT_EQ(count(" run_cancelled "), 1u) << w.out;
 }
 
 }  // namespace

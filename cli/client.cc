@@ -97,6 +97,9 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
       return absl::Status(code, absl::StrCat("cannot reach the coordinator at ", address_, ": no answer within ",
                                              deadline_.count() / 1000.0, " s"));
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+      return absl::Status(code, absl::StrCat("the server at ", address_, " does not implement this call (is it a ",
+                                             "temper coordinator of a matching version?): ", s.error_message()));
     return absl::Status(code, s.error_message());
   }
 

@@ -40,7 +40,8 @@ class CoordinatorClient {
 // A client over gRPC to `address` (host:port). The channel connects lazily, on the first call:
 // creating a client sends nothing. Unary calls carry `deadline`; WatchRun has none. When the
 // coordinator cannot be reached the error is UNAVAILABLE (or DEADLINE_EXCEEDED) with the message
-// "cannot reach the coordinator at <address>: <detail>".
+// "cannot reach the coordinator at <address>: <detail>"; UNIMPLEMENTED (not a coordinator, or
+// one too old) names the address too.
 std::unique_ptr<CoordinatorClient> NewGrpcCoordinatorClient(const std::string& address,
                                                             std::chrono::milliseconds deadline);
 

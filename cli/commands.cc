@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -134,6 +135,8 @@ int SubmitYaml(CoordinatorClient& client, std::string_view yaml, const std::stri
 }
 
 int SubmitFile(CoordinatorClient& client, const std::string& path, const SubmitOptions& options, Io& io) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Usage(absl::StrCat("cannot read ", path, ": is a directory"), io);
   std::ifstream in(path, std::ios::binary);
   if (!in) return Usage(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)), io);
   std::string yaml;

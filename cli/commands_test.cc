@@ -223,7 +223,9 @@ TEST_F(CommandsTest, OverlongKeyIsAUsageError) {
 
 TEST_F(CommandsTest, UnreadableFileIsAUsageError) {
   EXPECT_EQ(SubmitFile(fake_, "/nonexistent/run.yaml", {}, io_), kExitUsage);
-  EXPECT_THAT(err_.str(), HasSubstr("cannot read /nonexistent/run.yaml"));
+  EXPECT_THAT(err_.str(), HasSubstr("cannot read /nonexistent/run.yaml: No such file or directory"));
+  EXPECT_EQ(SubmitFile(fake_, "/", {}, io_), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("cannot read /: is a directory"));
   EXPECT_EQ(fake_.calls, 0);
 }
 
