@@ -146,7 +146,7 @@ class CliE2eTest : public ::testing::Test {
 
   std::string Example(const std::string& name) {
     const char* root = std::getenv("TEMPER_SOURCE_DIR");
-    return (fs::path(root ? root : ".") / "examples" / name).string();
+    return (fs::path(root ? root : TEMPER_SOURCE_ROOT) / "examples" / name).string();
   }
 
   fs::path dir_;

@@ -21,7 +21,7 @@ using ::testing::Not;
 
 std::string ReadExample(const std::string& name) {
   const char* root = std::getenv("TEMPER_SOURCE_DIR");
-  std::ifstream in(std::string(root ? root : ".") + "/examples/" + name);
+  std::ifstream in(std::string(root ? root : TEMPER_SOURCE_ROOT) + "/examples/" + name);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
