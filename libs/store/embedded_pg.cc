@@ -118,7 +118,7 @@ absl::Status EmbeddedPostgres::Start() {
                                     log));
     std::ofstream conf(data + "/postgresql.conf", std::ios::app);
     conf << "\n# temper embedded defaults\nlisten_addresses = ''\nunix_socket_directories = '" << run
-         << "'\nport = " << kPort << "\nmax_connections = 200\nshared_buffers = 128MB\n"
+         << "'\nport = " << kPort << "\nmax_connections = 300\nshared_buffers = 128MB\n"
          << "fsync = " << (fsync_ ? "on" : "off") << "\nsynchronous_commit = "
          << (fsync_ ? "on" : "off") << "\nfull_page_writes = " << (fsync_ ? "on" : "off") << "\n";
   }

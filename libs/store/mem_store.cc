@@ -40,6 +40,18 @@ struct MemState {
     }
   }
 
+  void Event(const Job& job, const AttemptOutcome& outcome, TimePoint now) {
+    if (outcome.event_message.empty()) return;
+    RunEvent e;
+    e.id = next_event++;
+    e.run_id = job.run_id;
+    e.job_id = job.id;
+    e.at = now;
+    e.type = EventType(outcome);
+    e.message = outcome.event_message;
+    events.push_back(e);
+  }
+
   // Applies `outcome` to a job known to be held; the caller holds mu.
   void Apply(Job& job, const AttemptOutcome& outcome, TimePoint now) {
     job.lease_expires_at.reset();
@@ -310,6 +322,7 @@ class MemJobStore final : public JobStore {
       return StaleLease(lease);
     }
     s_->Apply(j, outcome, now);
+    s_->Event(j, outcome, now);
     return j;
   }
 
@@ -392,6 +405,7 @@ class MemJobStore final : public JobStore {
       out.push_back(j);
     }
     s_->rendezvous.erase(gang_id);
+    s_->Event(t->second, outcome, now);
     return out;
   }
 

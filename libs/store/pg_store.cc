@@ -493,6 +493,7 @@ class PgJobStore final : public JobStore {
       auto r = Finish(tx, lease, o, now);
       if (!r.empty()) {
         job = RowToJob(r[0]);
+        Event(tx, job, o, now);
         return absl::OkStatus();
       }
       auto cur = tx.exec_prepared("get_job", lease.job_id);
@@ -592,6 +593,7 @@ class PgJobStore final : public JobStore {
         auto cur = tx.exec_prepared("get_job", j.id);
         out.push_back(RowToJob(cur[0]));
       }
+      Event(tx, tj, o, now);
       return absl::OkStatus();
     }));
     return out;
@@ -602,6 +604,11 @@ class PgJobStore final : public JobStore {
     return tx.exec_prepared("finish_attempt", lease.job_id, lease.epoch, OutcomeState(o), o.result_json,
                             ToString(o.failure_class), o.error, ToMicros(now), ToMicros(o.not_before),
                             o.refund_attempt ? 1 : 0);
+  }
+
+  static void Event(pqxx::work& tx, const Job& job, const AttemptOutcome& o, TimePoint now) {
+    if (o.event_message.empty()) return;
+    tx.exec_prepared("append_event", job.run_id, job.id, ToMicros(now), EventType(o), o.event_message, -1.0, "{}");
   }
 
   template <typename... Args>

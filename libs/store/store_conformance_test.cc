@@ -221,9 +221,14 @@ TEST_F(StoreConformance, SuccessIsIdempotentUnderTheSameEpoch) {
   auto job = AcquireOne(Offer("w"));
   AttemptOutcome done;
   done.result_json = R"({"ok":1})";
+  done.event_message = "finished";
   auto a = store_->jobs().FinishAttempt({job->id, job->epoch}, done, clock_.Now());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->state, JobState::kSucceeded);
+  auto events = store_->runs().ListEvents(run.id, 0, 10);
+  ASSERT_EQ(events->size(), 1u);  // written with the transition, not after it
+  EXPECT_EQ((*events)[0].type, "job_succeeded");
+  EXPECT_EQ((*events)[0].job_id, job->id);
   EXPECT_TRUE(store_->jobs().FinishAttempt({job->id, job->epoch}, done, clock_.Now()).ok());
   AttemptOutcome fail;
   fail.kind = AttemptOutcome::Kind::kFail;

@@ -58,6 +58,16 @@ std::optional<JobState> ParseJobState(std::string_view s) { return ValueOf(kJobS
 std::optional<RunState> ParseRunState(std::string_view s) { return ValueOf(kRunStates, s); }
 std::optional<FailureClass> ParseFailureClass(std::string_view s) { return ValueOf(kFailureClasses, s); }
 
+const char* EventType(const AttemptOutcome& outcome) {
+  switch (outcome.kind) {
+    case AttemptOutcome::Kind::kSucceed: return "job_succeeded";
+    case AttemptOutcome::Kind::kFail: return "job_failed";
+    case AttemptOutcome::Kind::kRequeue: return "job_retrying";
+    case AttemptOutcome::Kind::kCancel: return "job_cancelled";
+  }
+  return "job_failed";
+}
+
 bool WorkerOffer::Fits(const Job& job) const {
   return std::find(kinds.begin(), kinds.end(), job.kind) != kinds.end() &&
          job.requirements.gpus <= gpus && job.requirements.gpu_memory_mb <= gpu_memory_mb &&

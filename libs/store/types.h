@@ -150,7 +150,13 @@ struct AttemptOutcome {
   std::string error;
   TimePoint not_before;         // kRequeue: earliest next lease
   bool refund_attempt = false;  // kRequeue after preemption: the attempt does not count
+  // When set, a run event (type job_succeeded/job_failed/job_retrying/job_cancelled) with this
+  // message is written in the same transaction, so the log never disagrees with the jobs.
+  std::string event_message;
 };
+
+// The run-event type recorded for an attempt's outcome.
+const char* EventType(const AttemptOutcome& outcome);
 
 struct RunEvent {
   int64_t id = 0;

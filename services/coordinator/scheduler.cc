@@ -41,14 +41,30 @@ absl::StatusOr<Worker> Scheduler::RegisterWorker(Worker worker) {
   if (worker.kinds.empty()) return absl::InvalidArgumentError("a worker must accept at least one job kind");
   if (worker.gpus < 0 || worker.cpu_cores < 0 || worker.gpu_memory_mb < 0)
     return absl::InvalidArgumentError("worker capabilities must not be negative");
-  return store_->workers().UpsertWorker(worker, clock_->Now());
+  ASSIGN_OR_RETURN(Worker stored, store_->workers().UpsertWorker(worker, clock_->Now()));
+  std::lock_guard lock(mu_);
+  offers_[stored.id] = {stored.id, stored.kinds, stored.gpus, stored.gpu_memory_mb, stored.cpu_cores};
+  return stored;
+}
+
+absl::StatusOr<WorkerOffer> Scheduler::OfferOf(const std::string& worker_id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = offers_.find(worker_id);
+    if (it != offers_.end()) return it->second;
+  }
+  // Registered with another coordinator, or before a restart: the store knows it.
+  ASSIGN_OR_RETURN(Worker worker, store_->workers().GetWorker(worker_id));
+  WorkerOffer offer{worker.id, worker.kinds, worker.gpus, worker.gpu_memory_mb, worker.cpu_cores};
+  std::lock_guard lock(mu_);
+  offers_[worker_id] = offer;
+  return offer;
 }
 
 absl::StatusOr<std::optional<Job>> Scheduler::AcquireJob(const std::string& worker_id, Duration wait) {
   auto started = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(Worker worker, store_->workers().GetWorker(worker_id));
   auto w = std::make_shared<Waiter>();
-  w->offer = {worker.id, worker.kinds, worker.gpus, worker.gpu_memory_mb, worker.cpu_cores};
+  ASSIGN_OR_RETURN(w->offer, OfferOf(worker_id));
   wait = std::clamp(wait, Duration::zero(), options_.max_acquire_wait);
   bool background;
   {
@@ -178,12 +194,12 @@ absl::StatusOr<HeartbeatResult> Scheduler::Heartbeat(const std::string& worker_i
     AttemptOutcome cancel;
     cancel.kind = AttemptOutcome::Kind::kCancel;
     cancel.error = "run cancelled";
+    cancel.event_message = absl::StrCat(job->stage, " cancelled with its run");
     auto ended = job->gang_id != 0 ? store_->jobs().FinishGang(lease, cancel, now).status()
                                    : store_->jobs().FinishAttempt(lease, cancel, now).status();
     if (!ended.ok() && ended.code() != absl::StatusCode::kFailedPrecondition) return ended;
     out.cancelled.push_back(lease);
     job->state = JobState::kCancelled;
-    Emit(*job, "job_cancelled", "cancelled with its run");
     JobEnded(*job);
   }
   return out;
@@ -215,6 +231,7 @@ absl::StatusOr<Job> Scheduler::CompleteJob(const Lease& lease, const std::string
                                            const std::optional<Checkpoint>& checkpoint) {
   AttemptOutcome done;
   done.result_json = result_json.empty() ? "{}" : result_json;
+  done.event_message = absl::StrCat("job ", lease.job_id, " succeeded");
   TimePoint now = clock_->Now();
   ASSIGN_OR_RETURN(Job job, store_->jobs().FinishAttempt(lease, done, now));
   if (checkpoint) {
@@ -229,7 +246,6 @@ absl::StatusOr<Job> Scheduler::CompleteJob(const Lease& lease, const std::string
     metrics_->job_duration.Add({{"kind", ToString(job.kind)}}, LatencyBuckets()).Observe(Seconds(
         std::chrono::duration_cast<Duration>(now - *job.started_at)));
   }
-  Emit(job, "job_succeeded", absl::StrCat(job.stage, " succeeded on ", job.worker_id));
   JobEnded(job);
   return job;
 }
@@ -261,6 +277,12 @@ absl::StatusOr<Job> Scheduler::EndFailedAttempt(const Job& job, FailureClass fai
   } else {
     outcome.kind = AttemptOutcome::Kind::kFail;
   }
+  outcome.event_message =
+      absl::StrCat(job.stage, job.gang_id ? " (gang)" : "", ": ", ToString(failure_class), ": ", error,
+                   outcome.kind == AttemptOutcome::Kind::kRequeue
+                       ? absl::StrCat("; retry ", used + 1, "/", job.max_attempts, " after ",
+                                      Seconds(std::chrono::duration_cast<Duration>(outcome.not_before - now)), "s")
+                       : "");
   Lease lease{job.id, job.epoch};
   std::vector<Job> ended;
   if (job.gang_id != 0) {
@@ -274,15 +296,6 @@ absl::StatusOr<Job> Scheduler::EndFailedAttempt(const Job& job, FailureClass fai
   for (const Job& j : ended) {
     if (j.id == job.id) self = j;
   }
-  const char* type = outcome.kind == AttemptOutcome::Kind::kRequeue ? "job_retrying"
-                     : outcome.kind == AttemptOutcome::Kind::kCancel ? "job_cancelled"
-                                                                      : "job_failed";
-  Emit(self, type,
-       absl::StrCat(job.stage, job.gang_id ? " (gang)" : "", ": ", ToString(failure_class), ": ", error,
-                    outcome.kind == AttemptOutcome::Kind::kRequeue
-                        ? absl::StrCat("; retry ", used + 1, "/", job.max_attempts, " after ",
-                                       Seconds(std::chrono::duration_cast<Duration>(outcome.not_before - now)), "s")
-                        : ""));
   JobEnded(self);
   return self;
 }
@@ -336,17 +349,6 @@ absl::StatusOr<int> Scheduler::ReapExpiredLeases() {
   }
   RETURN_IF_ERROR(store_->workers().MarkLostWorkers(now - options_.worker_lost_after).status());
   return n;
-}
-
-void Scheduler::Emit(const Job& job, const std::string& type, const std::string& message) {
-  RunEvent e;
-  e.run_id = job.run_id;
-  e.job_id = job.id;
-  e.at = clock_->Now();
-  e.type = type;
-  e.message = message;
-  if (auto s = store_->runs().AppendEvent(e); !s.ok())
-    spdlog::warn("run {}: event not recorded: {}", job.run_id, s.status().ToString());
 }
 
 void Scheduler::JobEnded(const Job& job) {

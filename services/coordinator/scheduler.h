@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -110,9 +111,10 @@ class Scheduler {
   };
 
   Duration Backoff(int32_t attempts) const;
+  // The worker's capabilities: from the in-memory cache, else from the store.
+  absl::StatusOr<WorkerOffer> OfferOf(const std::string& worker_id);
   // Ends a held attempt after a failure or expiry: retry with backoff or fail for good.
   absl::StatusOr<Job> EndFailedAttempt(const Job& job, FailureClass failure_class, const std::string& error);
-  void Emit(const Job& job, const std::string& type, const std::string& message);
   void JobEnded(const Job& job);
   void DispatchLoop();
   void MaintenanceLoop();
@@ -129,6 +131,7 @@ class Scheduler {
   std::condition_variable rendezvous_cv_;
   std::condition_variable maintenance_cv_;
   std::deque<std::shared_ptr<Waiter>> waiters_;  // GUARDED_BY(mu_)
+  std::map<std::string, WorkerOffer> offers_;    // GUARDED_BY(mu_); registered workers
   uint64_t work_generation_ = 0;                 // GUARDED_BY(mu_); bumped by NotifyWork
   bool stopping_ = false;                        // GUARDED_BY(mu_)
   std::thread dispatcher_;
