@@ -1,7 +1,7 @@
 // libFuzzer target for the safetensors parser: any byte string must give a Status or a file whose
 // views lie inside the image. Built by libs/model/CMakeLists.txt only under clang; by hand:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//     libs/model/safetensors_fuzz.cc libs/model/safetensors.cc -labsl_status -labsl_strings \
+//     libs/model/safetensors_fuzz.cc libs/model/safetensors.cc -labsl_status -labsl_statusor -labsl_strings \
 //     -o /tmp/safetensors_fuzz && /tmp/safetensors_fuzz -max_total_time=60
 #include <cstddef>
 #include <cstdint>
