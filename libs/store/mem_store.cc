@@ -148,6 +148,17 @@ class MemRunStore final : public RunStore {
     return r;
   }
 
+  absl::Status AdvanceRound(int64_t id, int32_t round, TimePoint now) override {
+    std::lock_guard lock(s_->mu);
+    auto it = s_->runs.find(id);
+    if (it == s_->runs.end()) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+    if (!IsTerminal(it->second.state) && round > it->second.round) {
+      it->second.round = round;
+      it->second.updated_at = now;
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<Run> RequestCancel(int64_t id, const std::string& reason, TimePoint now) override {
     std::lock_guard lock(s_->mu);
     auto it = s_->runs.find(id);

@@ -176,6 +176,9 @@ PgPool::Statements Statements() {
       {"set_run_state",
        "UPDATE runs SET state = $2, error = $3, updated_at = " TS("$4") " "
        "WHERE id = $1 AND state IN ('pending', 'running')"},
+      {"advance_round",
+       "UPDATE runs SET round = $2, updated_at = " TS("$3") " "
+       "WHERE id = $1 AND round < $2 AND state IN ('pending', 'running')"},
       {"request_cancel",
        "UPDATE runs SET cancel_requested = true, updated_at = " TS("$2") " "
        "WHERE id = $1 AND state IN ('pending', 'running')"},
@@ -322,6 +325,14 @@ class PgRunStore final : public RunStore {
       return absl::OkStatus();
     }));
     return GetRun(id);
+  }
+
+  absl::Status AdvanceRound(int64_t id, int32_t round, TimePoint now) override {
+    return pool_->WithTransaction([&](pqxx::work& tx) {
+      if (tx.exec_prepared("get_run", id).empty()) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+      tx.exec_prepared("advance_round", id, round, ToMicros(now));
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<Run> RequestCancel(int64_t id, const std::string& reason, TimePoint now) override {

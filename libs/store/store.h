@@ -28,6 +28,8 @@ class RunStore {
   // and returned unchanged.
   virtual absl::StatusOr<Run> SetRunState(int64_t id, RunState state, const std::string& error,
                                           TimePoint now) = 0;
+  // Records the expert-iteration round a non-terminal run has reached (never moves backwards).
+  virtual absl::Status AdvanceRound(int64_t id, int32_t round, TimePoint now) = 0;
   // Marks the run cancel-requested; its pending jobs become cancelled at once and its leased or
   // running jobs are flagged so their workers learn it in their next heartbeat.
   virtual absl::StatusOr<Run> RequestCancel(int64_t id, const std::string& reason, TimePoint now) = 0;

@@ -115,6 +115,14 @@ TEST_F(StoreConformance, ListRunsFiltersAndPages) {
   EXPECT_EQ(store_->runs().ListRuns(running)->size(), 1u);
 }
 
+TEST_F(StoreConformance, RoundOnlyMovesForward) {
+  temper::Run run = MakeRun();
+  ASSERT_TRUE(store_->runs().AdvanceRound(run.id, 2, clock_.Now()).ok());
+  ASSERT_TRUE(store_->runs().AdvanceRound(run.id, 1, clock_.Now()).ok());
+  EXPECT_EQ(store_->runs().GetRun(run.id)->round, 2);
+  EXPECT_EQ(store_->runs().AdvanceRound(run.id + 7, 1, clock_.Now()).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreConformance, TerminalRunStateIsFinal) {
   temper::Run run = MakeRun();
   ASSERT_TRUE(store_->runs().SetRunState(run.id, RunState::kSucceeded, "", clock_.Now()).ok());

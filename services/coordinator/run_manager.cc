@@ -141,6 +141,7 @@ absl::Status RunManager::Reconcile(int64_t run_id) {
     ASSIGN_OR_RETURN(auto checkpoints, store_->checkpoints().ListCheckpoints(run_id));
     if (!checkpoints.empty()) payload["parent_checkpoint_id"] = checkpoints.back().id;
     nj.payload_json = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    RETURN_IF_ERROR(store_->runs().AdvanceRound(run_id, stage.round, now));
     ASSIGN_OR_RETURN(auto ids, store_->jobs().EnqueueJobs({nj}, now));
     if (!ids.empty()) {
       if (run.state == RunState::kPending)

@@ -71,7 +71,7 @@ absl::StatusOr<std::optional<Job>> Scheduler::AcquireJob(const std::string& work
     std::lock_guard lock(mu_);
     if (stopping_) return absl::UnavailableError("coordinator is shutting down");
     waiters_.push_back(w);
-    background = dispatcher_.joinable();
+    background = !dispatchers_.empty();
   }
   std::optional<Job> job;
   if (!background) {
@@ -371,8 +371,8 @@ void Scheduler::MaintenanceLoop() {
 
 void Scheduler::StartBackground() {
   std::lock_guard lock(mu_);
-  if (dispatcher_.joinable()) return;
-  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  if (!dispatchers_.empty()) return;
+  for (int i = 0; i < std::max(1, options_.dispatch_threads); ++i) dispatchers_.emplace_back([this] { DispatchLoop(); });
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
 }
 
@@ -386,7 +386,7 @@ void Scheduler::Shutdown() {
   waiter_cv_.notify_all();
   rendezvous_cv_.notify_all();
   maintenance_cv_.notify_all();
-  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& t : dispatchers_) t.join();
   if (maintenance_.joinable()) maintenance_.join();
 }
 

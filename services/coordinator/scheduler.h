@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "libs/common/clock.h"
 #include "libs/metrics/metrics.h"
@@ -28,6 +29,7 @@ struct SchedulerOptions {
   Duration worker_lost_after = std::chrono::seconds(90);
   Duration max_acquire_wait = std::chrono::seconds(30);
   int dispatch_batch = 256;  // most waiters served by one store transaction
+  int dispatch_threads = 4;  // dispatch passes in flight at once (their scans SKIP LOCKED each other)
 };
 
 // What a heartbeat tells the worker about each lease it named.
@@ -134,7 +136,7 @@ class Scheduler {
   std::map<std::string, WorkerOffer> offers_;    // GUARDED_BY(mu_); registered workers
   uint64_t work_generation_ = 0;                 // GUARDED_BY(mu_); bumped by NotifyWork
   bool stopping_ = false;                        // GUARDED_BY(mu_)
-  std::thread dispatcher_;
+  std::vector<std::thread> dispatchers_;
   std::thread maintenance_;
 };
 
