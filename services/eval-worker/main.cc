@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -85,6 +86,8 @@ int main(int argc, char** argv) {
     spdlog::critical("no Rust toolchain: {}", toolchain.status().ToString());
     return 1;
   }
+  // Cargo resolves a relative CARGO_HOME against its project directory: pass an absolute root.
+  if (!crate_cache.empty()) crate_cache = std::filesystem::absolute(crate_cache).string();
   auto started = std::chrono::steady_clock::now();
   auto crates = temper::rusteval::EnsureCrates(*toolchain, crate_cache);
   if (!crates.ok()) {
