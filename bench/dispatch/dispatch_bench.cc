@@ -61,7 +61,7 @@ void SeedJobs(Store& store, int64_t n, const std::string& tag) {
   }
 }
 
-Result RunGrpc(Store& store, const std::string& address, int workers, int64_t jobs) {
+Result RunGrpc(Store& store, const std::string& address, int workers, int64_t jobs, int job_ms) {
   SeedJobs(store, jobs, absl::StrCat("grpc-", workers));
   Result r;
   r.workers = workers;
@@ -89,6 +89,7 @@ Result RunGrpc(Store& store, const std::string& address, int workers, int64_t jo
         v1::LeaseRef lease;
         lease.set_job_id((*job)->id());
         lease.set_epoch((*job)->epoch());
+        if (job_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job_ms));
         if (clients[w]->Complete(lease, "{}").ok()) done++;
       }
     });
@@ -102,7 +103,8 @@ Result RunGrpc(Store& store, const std::string& address, int workers, int64_t jo
 
 // The baseline: each worker thread leases and completes with two plain transactions on its own
 // connection (at most `max_connections` threads; a database connection per worker is the raw way).
-Result RunRaw(Store& store, const std::string& conninfo, int workers, int64_t jobs, int max_connections) {
+Result RunRaw(Store& store, const std::string& conninfo, int workers, int64_t jobs, int max_connections,
+              int job_ms) {
   SeedJobs(store, jobs, absl::StrCat("raw-", workers));
   Result r;
   r.workers = workers;
@@ -131,6 +133,7 @@ Result RunRaw(Store& store, const std::string& conninfo, int workers, int64_t jo
         }
         if (res.empty()) break;
         lat[w].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (job_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job_ms));
         pqxx::work tx(c);
         tx.exec_prepared("done", res[0][0].as<int64_t>(), res[0][1].as<int64_t>());
         tx.commit();
@@ -152,10 +155,12 @@ int main(int argc, char** argv) {
   std::string worker_list = "1,10,50,200,500";
   int64_t jobs = 4000;
   int raw_max_connections = 150;
+  int job_ms = 0;
   CLI::App app{"temper dispatch benchmark (gRPC end to end vs raw SKIP LOCKED)"};
   app.add_option("--workers", worker_list, "comma-separated worker counts");
   app.add_option("--jobs", jobs, "jobs per measurement");
   app.add_option("--raw-max-connections", raw_max_connections, "connections the raw loop may open");
+  app.add_option("--job-ms", job_ms, "simulated work per job between acquire and complete (0: saturate)");
   CLI11_PARSE(app, argc, argv);
   setenv("TEMPER_LOG_LEVEL", "warn", 0);
   temper::InitLogging("dispatch-bench");
@@ -178,13 +183,13 @@ int main(int argc, char** argv) {
     std::cerr << s << "\n";
     return 1;
   }
-  std::cout << "| workers | temper jobs/s | acquire p50 ms | acquire p99 ms | raw SKIP LOCKED jobs/s | raw p50 ms | raw p99 ms | ratio |\n"
-            << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  std::cout << "| workers | work/job ms | temper jobs/s | acquire p50 ms | acquire p99 ms | raw SKIP LOCKED jobs/s | raw p50 ms | raw p99 ms | ratio |\n"
+            << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (auto w : absl::StrSplit(worker_list, ',')) {
     int workers = std::stoi(std::string(w));
-    auto g = temper::RunGrpc(*coordinator->store(), coordinator->address(), workers, jobs);
-    auto r = temper::RunRaw(*coordinator->store(), pg.conninfo(), workers, jobs, raw_max_connections);
-    std::printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", workers, g.JobsPerSecond(),
+    auto g = temper::RunGrpc(*coordinator->store(), coordinator->address(), workers, jobs, job_ms);
+    auto r = temper::RunRaw(*coordinator->store(), pg.conninfo(), workers, jobs, raw_max_connections, job_ms);
+    std::printf("| %d | %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", workers, job_ms, g.JobsPerSecond(),
                 g.Percentile(0.5), g.Percentile(0.99), r.JobsPerSecond(), r.Percentile(0.5), r.Percentile(0.99),
                 g.JobsPerSecond() / r.JobsPerSecond());
     std::fflush(stdout);
