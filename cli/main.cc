@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/eval_command.h"
 
 namespace {
 
@@ -85,6 +86,23 @@ int main(int argc, char** argv) {
   auto* lineage_cmd = ckpt_cmd->add_subcommand("lineage", "a checkpoint and its ancestors, nearest first");
   lineage_cmd->add_option("id", checkpoint_id, "checkpoint id")->required()->check(CLI::PositiveNumber);
 
+  // eval (local, in-process sandboxes)
+  cli::EvalOptions eval;
+  auto* eval_cmd = app.add_subcommand("eval", "evaluate Rust samples locally in sandboxes: a JSONL file, or a benchmark's reference solutions");
+  eval_cmd->add_option("samples", eval.samples_file, "JSON lines: {\"task_id\",\"completion\"} or {\"program\"}");
+  eval_cmd->add_option("--benchmark", eval.benchmark, "humaneval-x or multipl-e")->capture_default_str();
+  eval_cmd->add_flag("--references", eval.references, "evaluate the benchmark's reference solutions");
+  eval_cmd->add_option("--limit", eval.limit, "at most N samples")->check(CLI::NonNegativeNumber);
+  eval_cmd->add_option("--parallelism", eval.parallelism, "sandboxes at once (default: cores)")->check(CLI::NonNegativeNumber);
+  eval_cmd->add_option("--pass-at-k", eval.pass_at_k, "k values for pass@k (repeatable)")->check(CLI::PositiveNumber);
+  eval_cmd->add_flag("--extract", eval.extract, "completions are raw model output: extract the code first");
+  eval_cmd->add_option("--timeout-seconds", eval.timeout_seconds, "test-run limit per sample")->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--memory-mb", eval.memory_mb, "test-run memory limit per sample")->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--out", eval.out, "write every verdict here as JSON lines");
+  eval_cmd->add_option("--benchmark-dir", eval.benchmark_dir, "benchmark files (default: $TEMPER_BENCHMARK_DIR or the source tree's fixtures)");
+  eval_cmd->add_option("--toolchain", eval.toolchain, "Rust toolchain directory");
+  eval_cmd->add_option("--crate-cache", eval.crate_cache, "prebuilt crate cache root");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -94,6 +112,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return cli::kExitUsage;
+  }
+
+  if (*eval_cmd) {
+    eval.json = json;
+    cli::Io eval_io{std::cout, std::cerr};
+    eval_io.tty = isatty(STDERR_FILENO) == 1;
+    return cli::RunEval(eval, eval_io);
   }
 
   auto client = cli::NewGrpcCoordinatorClient(
