@@ -31,7 +31,7 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& r)
                           .Add({}, LatencyBuckets())),
       job_duration(prometheus::BuildHistogram()
                        .Name("temper_job_duration_seconds")
-                       .Help("Time from a job's lease to its completion or failure")
+                       .Help("Time from a job's first heartbeat to its completion")
                        .Register(r)),
       lease_expiries(prometheus::BuildCounter()
                          .Name("temper_lease_expiries_total")

@@ -29,7 +29,7 @@ struct CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>& jobs;              // labels kind, state
   prometheus::Family<prometheus::Gauge>& workers;           // label state
   prometheus::Histogram& acquire_latency;                   // seconds an AcquireJob waited
-  prometheus::Family<prometheus::Histogram>& job_duration;  // label kind; lease to end, seconds
+  prometheus::Family<prometheus::Histogram>& job_duration;  // label kind; first heartbeat to completion, seconds
   prometheus::Counter& lease_expiries;
   prometheus::Family<prometheus::Counter>& failures;        // label class
   prometheus::Family<prometheus::Counter>& rpcs;            // labels method, code

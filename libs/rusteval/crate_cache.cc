@@ -131,7 +131,7 @@ absl::StatusOr<CrateSet> EnsureCrates(const Toolchain& toolchain, std::string ca
   if (ec) return absl::FailedPreconditionError(absl::StrCat("crate registry ", registry, ": ", ec.message()));
   std::sort(listing.begin(), listing.end());
   for (const std::string& name : listing) key = Fnv1a(name + ";", key);
-  const fs::path root(cache_root);
+  const fs::path root = fs::absolute(cache_root);  // cargo resolves relative paths elsewhere
   const fs::path dir = root / absl::StrFormat("%016x", key);
   const fs::path manifest = dir / "externs.json";
 
