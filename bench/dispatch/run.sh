@@ -25,7 +25,8 @@ completing \`UPDATE\`, two transactions per job. Acquire latency is the time of 
 call (temper) or of the leasing transaction (raw). Jobs of a closed run, so only dispatch is
 measured.
 
-Machine: ${machine}. Measured $(date -u +%Y-%m-%d) with \`bench/dispatch/run.sh $*\`.
+Machine: ${machine}. Measured $(date -u +%Y-%m-%d) with \`bench/dispatch/run.sh $*\`; load
+average when it finished: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares these 2 cores).
 
 ${table}
 
