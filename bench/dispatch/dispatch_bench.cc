@@ -42,23 +42,28 @@ struct Result {
   }
 };
 
-// Creates `n` pending eval jobs in one closed run (the run state machine then leaves them alone, so
-// only dispatch is measured).
+// Creates `n` pending eval jobs spread over closed runs of 50 jobs each (the run state machine
+// then leaves them alone, so only dispatch is measured; runs stay realistically small).
 void SeedJobs(Store& store, int64_t n, const std::string& tag) {
+  constexpr int64_t kJobsPerRun = 50;
   auto now = SystemClock::Default()->Now();
-  auto run = store.runs().CreateRun({"bench-" + tag, "{}", "", 0, 0}, now);
-  (void)store.runs().SetRunState(run->id, RunState::kSucceeded, "", now);
-  for (int64_t start = 0; start < n; start += 1000) {
-    std::vector<NewJob> batch;
-    for (int64_t i = start; i < std::min(n, start + 1000); ++i) {
+  std::vector<NewJob> batch;
+  for (int64_t start = 0; start < n; start += kJobsPerRun) {
+    auto run = store.runs().CreateRun({absl::StrCat("bench-", tag, "-", start), "{}", "", 0, 0}, now);
+    (void)store.runs().SetRunState(run->id, RunState::kSucceeded, "", now);
+    for (int64_t i = start; i < std::min(n, start + kJobsPerRun); ++i) {
       NewJob j;
       j.run_id = run->id;
       j.kind = JobKind::kEval;
       j.stage = absl::StrCat("j", i);
       batch.push_back(j);
     }
-    (void)store.jobs().EnqueueJobs(batch, now);
+    if (batch.size() >= 1000) {
+      (void)store.jobs().EnqueueJobs(batch, now);
+      batch.clear();
+    }
   }
+  (void)store.jobs().EnqueueJobs(batch, now);
 }
 
 Result RunGrpc(Store& store, const std::string& address, int workers, int64_t jobs, int job_ms) {

@@ -22,8 +22,8 @@ and completing every job at once with \`CompleteJob\` (fenced; its run event is 
 transaction). Baseline in the same run, on the same database: min(W, 150) threads each with its own
 connection running \`UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)\` then a
 completing \`UPDATE\`, two transactions per job. Acquire latency is the time of one \`AcquireJob\`
-call (temper) or of the leasing transaction (raw). Jobs of a closed run, so only dispatch is
-measured.
+call (temper) or of the leasing transaction (raw). Jobs belong to closed runs of 50 jobs each,
+so only dispatch is measured.
 
 Machine: ${machine}. Measured $(date -u +%Y-%m-%d) with \`bench/dispatch/run.sh $*\`; load
 average when it finished: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares these 2 cores).
