@@ -13,6 +13,8 @@
 #include "libs/store/testing/pg_test_env.h"
 #include "tests/e2e/harness.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 namespace temper::e2e {
 namespace {
 
@@ -152,6 +154,35 @@ TEST_F(FaultsE2E, PostgresRestartUnderLoadIsRiddenOut) {
   ExpectAllSucceeded(ids, seconds(90));
   ExpectEachJobEndedExactlyOnce(conninfo_, ids, {Path("gpu.log"), Path("cpu.log")});
   EXPECT_TRUE(coordinator_->Running()) << "the coordinator died with its database";
+}
+
+TEST_F(FaultsE2E, HealthServiceAnswersServing) {
+  // grpc.health.v1.Health/Check with an empty request; SERVING is field 1 = 1 (bytes 08 01).
+  grpc::GenericStub stub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 TEST_F(FaultsE2E, BadInputGetsAClearErrorAndNothingIsStored) {
