@@ -1,6 +1,5 @@
 #include "libs/model/hf_checkpoint.h"
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/model/path_util.h"
 #include "libs/model/safetensors.h"
 #include "libs/model/torch_util.h"
 
@@ -17,41 +17,39 @@ namespace temper::model {
 
 namespace {
 
-namespace fs = std::filesystem;
-
 // The weight files of a model directory: the shards of the index, or model.safetensors.
 absl::StatusOr<std::vector<std::string>> WeightFiles(const std::string& dir) {
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) {
+  const std::string index = JoinPath(dir, "model.safetensors.index.json");
+  if (PathExists(index)) {
     std::ifstream in(index);
     std::stringstream ss;
     ss << in.rdbuf();
     nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(index.string(), ": no \"weight_map\" object"));
+      return absl::InvalidArgumentError(absl::StrCat(index, ": no \"weight_map\" object"));
     }
     std::set<std::string> files;
     for (const auto& [name, file] : j["weight_map"].items()) {
       if (!file.is_string() || file.get<std::string>().find('/') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(index.string(), ": bad file for ", name));
+        return absl::InvalidArgumentError(absl::StrCat(index, ": bad file for ", name));
       }
       files.insert(file.get<std::string>());
     }
     std::vector<std::string> out;
-    for (const auto& f : files) out.push_back((fs::path(dir) / f).string());
+    for (const auto& f : files) out.push_back(JoinPath(dir, f));
     return out;
   }
-  const fs::path single = fs::path(dir) / "model.safetensors";
-  if (!fs::exists(single)) {
+  const std::string single = JoinPath(dir, "model.safetensors");
+  if (!PathExists(single)) {
     return absl::NotFoundError(absl::StrCat(dir, ": neither model.safetensors nor model.safetensors.index.json"));
   }
-  return std::vector<std::string>{single.string()};
+  return std::vector<std::string>{single};
 }
 
 }  // namespace
 
 absl::StatusOr<Transformer> LoadHfModel(const std::string& dir, const LoadOptions& options) {
-  ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::FromFile((fs::path(dir) / "config.json").string()));
+  ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::FromFile(JoinPath(dir, "config.json")));
   ASSIGN_OR_RETURN(std::vector<std::string> files, WeightFiles(dir));
   Transformer model{nullptr};
   RETURN_IF_ERROR(CatchTorch("building the model", [&] { model = Transformer(config); }));

@@ -63,7 +63,7 @@ TEST(ModelTest, LoadsShardedCheckpoints) {
     map[t.name] = (&w == &a) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   full.reset();
-  std::filesystem::remove(dir.Join("model.safetensors"));
+  std::remove(dir.Join("model.safetensors").c_str());
   ASSERT_TRUE(a.WriteFile(dir.Join("model-00001-of-00002.safetensors")).ok());
   ASSERT_TRUE(b.WriteFile(dir.Join("model-00002-of-00002.safetensors")).ok());
   dir.Write("model.safetensors.index.json", nlohmann::json({{"metadata", {}}, {"weight_map", map}}).dump());

@@ -1,6 +1,5 @@
 #include "libs/model/peft_adapter.h"
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -8,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "libs/model/path_util.h"
 #include "libs/model/safetensors.h"
 #include "libs/model/torch_util.h"
 
@@ -15,7 +15,6 @@ namespace temper::model {
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 absl::Status Unsupported(const std::string& what) {
@@ -31,7 +30,7 @@ bool IsEmpty(const json& j, const char* key) {
 }  // namespace
 
 absl::StatusOr<LoraConfig> ReadAdapterConfig(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "adapter_config.json").string();
+  const std::string path = JoinPath(dir, "adapter_config.json");
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::stringstream ss;
@@ -69,7 +68,7 @@ absl::StatusOr<LoraConfig> ReadAdapterConfig(const std::string& dir) {
 absl::Status LoadAdapter(Transformer& model, const std::string& dir) {
   ASSIGN_OR_RETURN(LoraConfig config, ReadAdapterConfig(dir));
   RETURN_IF_ERROR(ApplyLora(model, config, /*seed=*/0));
-  const std::string path = (fs::path(dir) / "adapter_model.safetensors").string();
+  const std::string path = JoinPath(dir, "adapter_model.safetensors");
   ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(path));
   std::map<std::string, torch::Tensor> params;
   for (auto& [name, t] : LoraParameters(model)) params.emplace(name, t);
@@ -100,13 +99,11 @@ absl::Status LoadAdapter(Transformer& model, const std::string& dir) {
 
 absl::Status SaveAdapter(Transformer& model, const LoraConfig& config, const std::string& dir,
                          const std::string& base_model) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  RETURN_IF_ERROR(MakeDirs(dir));
   SafetensorsWriter writer;
   for (auto& [name, t] : LoraParameters(model)) RETURN_IF_ERROR(AddTensor(writer, name, t));
   writer.SetMetadata("format", "pt");
-  RETURN_IF_ERROR(writer.WriteFile((fs::path(dir) / "adapter_model.safetensors").string()));
+  RETURN_IF_ERROR(writer.WriteFile(JoinPath(dir, "adapter_model.safetensors")));
   json j = {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
@@ -126,7 +123,7 @@ absl::Status SaveAdapter(Transformer& model, const LoraConfig& config, const std
       {"alpha_pattern", json::object()},
       {"use_dora", false},
   };
-  return WriteFileAtomically((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
+  return WriteFileAtomically(JoinPath(dir, "adapter_config.json"), j.dump(2) + "\n");
 }
 
 }  // namespace temper::model

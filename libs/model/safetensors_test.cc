@@ -3,13 +3,14 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "libs/model/path_util.h"
 
 namespace temper::model {
 namespace {
@@ -41,8 +42,8 @@ TEST(SafetensorsTest, RoundTripThroughFile) {
                     {reinterpret_cast<const uint8_t*>(b.data()), 4}).ok());
   ASSERT_TRUE(w.Add("empty", Dtype::kI64, {0, 5}, {}).ok());
   w.SetMetadata("format", "pt");
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("st_test_" + std::to_string(getpid()))).string();
+  const std::string dir = MakeTempDir("st_test_").value();
+  const std::string path = JoinPath(dir, "t.safetensors");
   ASSERT_TRUE(w.WriteFile(path).ok());
 
   auto file = SafetensorsFile::Open(path);
@@ -59,7 +60,7 @@ TEST(SafetensorsTest, RoundTripThroughFile) {
   EXPECT_EQ(got[5], 6.0f);
   EXPECT_EQ((*file)->Find("empty")->numel(), 0);
   EXPECT_EQ((*file)->Find("missing"), nullptr);
-  std::filesystem::remove(path);
+  ASSERT_TRUE(RemoveTree(dir).ok());
 
   // The header is padded to 8 bytes, as the reference writes it.
   std::string image = w.Serialize();
@@ -155,6 +156,24 @@ TEST(SafetensorsTest, DtypeNamesRoundTrip) {
     EXPECT_GT(DtypeSize(*d), 0u);
   }
   EXPECT_FALSE(DtypeFromName("f32").has_value());
+}
+
+TEST(PathUtilTest, JoinMakeRemove) {
+  EXPECT_EQ(JoinPath("a", "b"), "a/b");
+  EXPECT_EQ(JoinPath("a/", "b"), "a/b");
+  EXPECT_EQ(JoinPath("", "b"), "b");
+  EXPECT_EQ(JoinPath("a", "/abs"), "/abs");
+  const std::string root = MakeTempDir("path_util_").value();
+  EXPECT_TRUE(PathExists(root));
+  const std::string deep = JoinPath(root, "x/y/z");
+  ASSERT_TRUE(MakeDirs(deep).ok());
+  ASSERT_TRUE(MakeDirs(deep).ok());  // already there
+  ASSERT_TRUE(WriteFileAtomically(JoinPath(deep, "f"), "hi").ok());
+  EXPECT_FALSE(MakeDirs(JoinPath(deep, "f")).ok());  // a file, not a directory
+  EXPECT_TRUE(PathExists(JoinPath(deep, "f")));
+  ASSERT_TRUE(RemoveTree(root).ok());
+  EXPECT_FALSE(PathExists(root));
+  EXPECT_TRUE(RemoveTree(root).ok());  // absent is fine
 }
 
 }  // namespace

@@ -1,15 +1,15 @@
 // Helpers shared by libs/model's libtorch tests: tiny configs and model directories.
 #pragma once
 
-#include <unistd.h>
-
-#include <filesystem>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "libs/model/config.h"
+#include "libs/model/path_util.h"
 
 namespace temper::model::testing {
 
@@ -29,22 +29,27 @@ inline ModelConfig TinyConfig(const std::string& model_type = "llama") {
   return ModelConfig::FromJson(TinyConfigJson(model_type).dump()).value();
 }
 
-// A fresh directory under the system temp dir, removed by the destructor.
+// A fresh directory under the system temp dir, removed by the destructor. POSIX calls, not
+// std::filesystem (libs/model/path_util.h says why).
 class TempDir {
  public:
   explicit TempDir(const std::string& tag) {
-    path_ = std::filesystem::temp_directory_path() /
-            ("temper_model_" + tag + "_" + std::to_string(getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
+    auto dir = MakeTempDir("temper_model_" + tag + "_");
+    if (!dir.ok()) {
+      std::fprintf(stderr, "TempDir: %s\n", std::string(dir.status().message()).c_str());
+      std::abort();
+    }
+    path_ = *dir;
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string path() const { return path_.string(); }
-  std::string Join(const std::string& name) const { return (path_ / name).string(); }
+  ~TempDir() { (void)RemoveTree(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path() const { return path_; }
+  std::string Join(const std::string& name) const { return JoinPath(path_, name); }
   void Write(const std::string& name, const std::string& text) const { std::ofstream(Join(name)) << text; }
 
  private:
-  std::filesystem::path path_;
+  std::string path_;
 };
 
 }  // namespace temper::model::testing

@@ -5,7 +5,11 @@
 #   2. builds libs/model alone (libs/model/standalone) against PyTorch's libtorch with
 #      TEMPER_WITH_CUDA=ON, using the dependencies scripts/gpu/pack_deps.sh carried in
 #      build/gpu-deps;
-#   3. runs every libs/model test (unit, slow, gpu), fixtures included.
+#   3. runs every libs/model test (unit, slow, gpu), fixtures included (greedy generation against
+#      transformers.generate is part of model_fixture_test);
+#   4. NF4 + LoRA against PEFT: nf4_peft_export writes our NF4 model's dequantized weights and our
+#      NF4 + LoRA logits, scripts/gpu/check_nf4_peft.py runs PEFT on those weights and compares.
+# BUILD_TYPE (default Release) sets CMAKE_BUILD_TYPE, e.g. RelWithDebInfo for gdb.
 # Logs: $OUT/fixtures.log, $OUT/build.log, $OUT/test.log, $OUT/summary.txt. Each step goes on
 # when an earlier one fails, falling back to smaller builds, so one call says as much as it can.
 set -uo pipefail
@@ -35,12 +39,13 @@ if [ ! -d "$deps" ]; then note "build/gpu-deps missing: run scripts/gpu/pack_dep
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 libdir="$deps/lib/x86_64-linux-gnu"
 export LD_LIBRARY_PATH="$libdir:${LD_LIBRARY_PATH:-}"
-common=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
+common=(-G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DCMAKE_CUDA_ARCHITECTURES=90
         -Dabsl_DIR="$libdir/cmake/absl" -DGTest_DIR="$libdir/cmake/GTest"
         -Dnlohmann_json_DIR="$deps/share/cmake/nlohmann_json")
 export TORCH_CUDA_ARCH_LIST=9.0
 
-build() {  # build NAME extra-cmake-args...
+tests_failed=0
+build() {  # build NAME extra-cmake-args...: 1 when the build fails (test failures count in tests_failed)
   local name=$1; shift
   local dir="build/gpu-$name"
   note "== build $name"
@@ -50,18 +55,33 @@ build() {  # build NAME extra-cmake-args...
     (cd "$dir" && ctest --output-on-failure --timeout 300 -V) > "$OUT/test-$name.log" 2>&1
     local rc=$?
     note "tests $name: rc=$rc"
-    grep -E "tests passed|Test +#|NF4|max \|diff\||GB/s|Skipped|SKIPPED|FAILED" "$OUT/test-$name.log" | head -60 | tee -a "$summary"
-    return $rc
+    tests_failed=$((tests_failed + (rc != 0)))
+    grep -E "tests passed|Test +#|NF4|max \|diff\||hf fp32|greedy|GB/s|Skipped|SKIPPED|FAILED" "$OUT/test-$name.log" | head -80 | tee -a "$summary"
+    return 0
   fi
   note "build $name: FAILED"; grep -E "error|Error" "$OUT/build.log" | tail -15 | tee -a "$summary"
   return 1
 }
 
-if ! build full -DCMAKE_PREFIX_PATH="$torch_prefix" -DTEMPER_WITH_CUDA=ON; then
+nf4_peft() {  # nf4_peft BUILD_DIR
+  note "== NF4 + LoRA vs PEFT ($1)"
+  local exe="$1/libs/model/nf4_peft_export"
+  if [ ! -x "$exe" ]; then note "nf4_peft: $exe was not built"; return; fi
+  for kind in llama qwen2; do
+    "$exe" "tests/fixtures/model/$kind" "$1/nf4_peft/$kind" >> "$OUT/nf4_peft.log" 2>&1 &&
+      python3 scripts/gpu/check_nf4_peft.py "$1/nf4_peft/$kind" "tests/fixtures/model/$kind" >> "$OUT/nf4_peft.log" 2>&1
+    note "nf4_peft $kind: rc=$?"
+  done
+  grep -E "max \|diff\||Error|error" "$OUT/nf4_peft.log" | tail -12 | tee -a "$summary"
+}
+
+if build full -DCMAKE_PREFIX_PATH="$torch_prefix" -DTEMPER_WITH_CUDA=ON; then
+  nf4_peft build/gpu-full
+else
   # Separate the failures: the kernel without libtorch, then libtorch without the kernel.
   build kernel -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON -DTEMPER_WITH_CUDA=ON
   build torch -DCMAKE_PREFIX_PATH="$torch_prefix" -DTEMPER_WITH_CUDA=OFF
 fi
 cat "$OUT"/test-*.log > "$OUT/test.log" 2>/dev/null
 rm -f "$OUT"/test-*.log
-note "== done"
+note "== done (test runs with failures: $tests_failed)"

@@ -7,7 +7,9 @@ random Llama (with Llama 3 RoPE scaling) and a tiny random Qwen2 (qkv bias, tied
   <out>/<name>/adapter/adapter_config.json, adapter_model.safetensors   a PEFT LoRA on all 7
                                                    projections with random A and B
   <out>/<name>/reference.safetensors               input_ids [2, 40] and logits in float32 of
-                                                   base / base+LoRA, float32 and bfloat16 models
+                                                   base / base+LoRA, float32 and bfloat16 models;
+                                                   gen_prompt_<i> / gen_tokens[_lora]_<i>: greedy
+                                                   transformers.generate continuations (float32)
 and <out>/nf4/nf4_reference.safetensors: bitsandbytes' create_dynamic_map(signed=True) computed
 with torch (and, when bitsandbytes imports and CUDA is present, its NF4 quantization of a weight).
 Every file is well under 1 MB. Usage: make_model_fixtures.py [--out tests/fixtures/model]
@@ -22,6 +24,18 @@ import transformers
 from safetensors.torch import save_file
 
 SEQ = 40  # longer than original_max_position_embeddings / high_freq_factor for llama3 scaling
+GEN_PROMPTS = (7, 13)  # greedy generation: prompt lengths (prefixes of input_ids rows 0 and 1)
+GEN_NEW = 24           # tokens transformers.generate adds to each
+
+
+def greedy(model, prompt):
+    """transformers' greedy continuation of one unpadded prompt (no EOS stop, no sampling)."""
+    ids = torch.tensor([prompt], dtype=torch.int64)
+    model.generation_config.eos_token_id = None
+    gc = transformers.GenerationConfig(max_new_tokens=GEN_NEW, do_sample=False,
+                                       num_beams=1, eos_token_id=None, pad_token_id=0)
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gc)
+    return out[0, len(prompt):].to(torch.int64).contiguous()
 
 
 def create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8):
@@ -89,6 +103,11 @@ def make_model(kind, out_dir):
     with torch.no_grad():
         ref["logits_fp32"] = model(ids).logits.float().contiguous()
         ref["logits_bf16"] = copy.deepcopy(model).to(torch.bfloat16)(ids).logits.float().contiguous()
+    prompts = [ids[row, :n].tolist() for row, n in enumerate(GEN_PROMPTS)]
+    with torch.no_grad():
+        for i, p in enumerate(prompts):
+            ref[f"gen_prompt_{i}"] = torch.tensor(p, dtype=torch.int64)
+            ref[f"gen_tokens_{i}"] = greedy(model, p)
     lcfg = peft.LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, task_type="CAUSAL_LM",
                            target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
                                            "gate_proj", "up_proj", "down_proj"])
@@ -100,6 +119,9 @@ def make_model(kind, out_dir):
         pmodel.save_pretrained(os.path.join(d, "adapter"), safe_serialization=True)
         ref["logits_fp32_lora"] = pmodel(ids).logits.float().contiguous()
         ref["logits_bf16_lora"] = copy.deepcopy(pmodel).to(torch.bfloat16)(ids).logits.float().contiguous()
+        for i, p in enumerate(prompts):
+            ref[f"gen_tokens_lora_{i}"] = greedy(pmodel, p)
+    print(kind, "greedy:", {k: v.tolist() for k, v in ref.items() if k.startswith("gen_tokens")})
     save_file(ref, os.path.join(d, "reference.safetensors"), metadata={
         "transformers": transformers.__version__, "peft": peft.__version__, "torch": torch.__version__,
         "attn_implementation": str(getattr(model.config, "_attn_implementation", "?"))})
