@@ -207,7 +207,7 @@ PgPool::Statements Statements() {
       {"ready_jobs",
        "SELECT " + job_cols + " FROM jobs WHERE state = 'pending' AND not_before <= " TS("$1") " "
        "AND kind = ANY($2::text[]) AND gpus <= $3 AND gpu_memory_mb <= $4 AND cpu_cores <= $5 "
-       "ORDER BY priority DESC, id LIMIT $6 FOR UPDATE SKIP LOCKED"},
+       "AND id <> ALL($7::bigint[]) ORDER BY priority DESC, id LIMIT $6 FOR UPDATE SKIP LOCKED"},
       {"lease_jobs",
        "UPDATE jobs j SET state = 'leased', epoch = nextval('job_epoch_seq'), worker_id = u.uw, "
        "attempts = j.attempts + 1, lease_expires_at = " TS("$3") " "
@@ -458,23 +458,29 @@ class PgJobStore final : public JobStore {
     }
     RETURN_IF_ERROR(pool_->WithTransaction([&](pqxx::work& tx) {
       out.assign(offers.size(), std::nullopt);
-      auto rows = tx.exec_prepared("ready_jobs", ToMicros(now), TextArray(kinds), gpus, mem, cpus,
-                                   static_cast<int64_t>(offers.size()) * 4 + 16);
-      std::vector<int64_t> ids;
+      std::vector<int64_t> ids, scanned;
       std::vector<std::string> workers;
       std::map<int64_t, size_t> offer_of;
       std::vector<bool> taken(offers.size(), false);
-      for (const auto& row : rows) {
-        Job j = RowToJob(row);
-        for (size_t i = 0; i < offers.size(); ++i) {
-          if (taken[i] || !offers[i].Fits(j)) continue;
-          taken[i] = true;
-          ids.push_back(j.id);
-          workers.push_back(offers[i].worker_id);
-          offer_of[j.id] = i;
-          break;
+      // Row locks are writes: lock only as many rows as there are offers. A second, wider scan
+      // (skipping the rows already locked) runs only when some offer found nothing that fits.
+      for (int64_t limit : {static_cast<int64_t>(offers.size()), static_cast<int64_t>(offers.size()) * 4 + 16}) {
+        auto rows = tx.exec_prepared("ready_jobs", ToMicros(now), TextArray(kinds), gpus, mem, cpus, limit,
+                                     NumArray(scanned));
+        for (const auto& row : rows) {
+          Job j = RowToJob(row);
+          scanned.push_back(j.id);
+          for (size_t i = 0; i < offers.size(); ++i) {
+            if (taken[i] || !offers[i].Fits(j)) continue;
+            taken[i] = true;
+            ids.push_back(j.id);
+            workers.push_back(offers[i].worker_id);
+            offer_of[j.id] = i;
+            break;
+          }
+          if (ids.size() == offers.size()) break;
         }
-        if (ids.size() == offers.size()) break;
+        if (ids.size() == offers.size() || static_cast<int64_t>(rows.size()) < limit) break;
       }
       if (ids.empty()) return absl::OkStatus();
       for (const auto& row : tx.exec_prepared("lease_jobs", NumArray(ids), TextArray(workers),
