@@ -8,7 +8,9 @@
 //   model.safetensors      every base parameter, each NF4 projection's weight replaced by its
 //                          dequantization (BaseWeight(): what our forward multiplies by), so that
 //                          transformers + PEFT can load "our NF4 model" as dense weights;
-//   ours.safetensors       input_ids and our logits (logits_cpu; logits_cuda when CUDA is there).
+//   ours.safetensors       input_ids and our logits (logits_cpu; logits_cuda when CUDA is there);
+//   adapter/               the fixture's adapter as temper writes it (SaveAdapter), which the
+//                          Python side loads with PEFT: an adapter from temper must load in PEFT.
 // Exit status 0 on success; errors go to stderr.
 #include <cstdio>
 #include <fstream>
@@ -69,6 +71,9 @@ absl::Status Run(const std::string& fixture, const std::string& out) {
   std::stringstream config;
   config << in.rdbuf();
   RETURN_IF_ERROR(WriteFileAtomically(JoinPath(out, "config.json"), config.str()));
+
+  ASSIGN_OR_RETURN(LoraConfig lora, ReadAdapterConfig(JoinPath(fixture, "adapter")));
+  RETURN_IF_ERROR(SaveAdapter(m, lora, JoinPath(out, "adapter"), out));
 
   SafetensorsWriter ours;
   RETURN_IF_ERROR(AddTensor(ours, "input_ids", ids));

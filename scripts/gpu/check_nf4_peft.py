@@ -6,7 +6,9 @@ EXPORT_DIR is what libs/model's nf4_peft_export wrote for FIXTURE_DIR: config.js
 model.safetensors holding our NF4 model's base weights dequantized (so transformers multiplies by
 exactly the weights our forward multiplies by), and ours.safetensors with input_ids and our NF4 +
 LoRA logits (CPU, and CUDA when present). This loads that model into transformers, applies the
-fixture's PEFT adapter (FIXTURE_DIR/adapter), runs input_ids in float32 on CPU and compares.
+fixture's PEFT adapter (FIXTURE_DIR/adapter) — and, separately, the same adapter as temper wrote it
+(EXPORT_DIR/adapter, so an adapter from temper must load in PEFT) — runs input_ids in float32 on
+CPU and compares each with our logits.
 The two sides then differ only in float32 summation order: max |diff| <= --tol (1e-4, as the
 float32 fixture check). Exit 0 when within it, 1 otherwise.
 """
@@ -27,21 +29,23 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
     ours = load_file(os.path.join(args.export_dir, "ours.safetensors"))
-    model = transformers.AutoModelForCausalLM.from_pretrained(args.export_dir).float().eval()
-    pmodel = peft.PeftModel.from_pretrained(model, os.path.join(args.fixture_dir, "adapter")).eval()
-    with torch.no_grad():
-        ref = pmodel(ours["input_ids"]).logits.float()
     ok = True
     name = os.path.basename(os.path.normpath(args.fixture_dir))
-    for key in ("logits_cpu", "logits_cuda"):
-        if key not in ours:
-            continue
-        d = (ours[key] - ref).abs()
-        within = d.max().item() <= args.tol
-        ok &= within
-        print(f"{name} NF4 + LoRA vs PEFT on dequantized weights ({key[7:]}): max |diff| {d.max().item():.3g}, "
-              f"mean {d.mean().item():.3g}, reference max |logit| {ref.abs().max().item():.3g}, tol {args.tol:g}: "
-              f"{'ok' if within else 'FAILED'}")
+    for label, adapter in (("PEFT-written adapter", os.path.join(args.fixture_dir, "adapter")),
+                           ("temper-written adapter", os.path.join(args.export_dir, "adapter"))):
+        model = transformers.AutoModelForCausalLM.from_pretrained(args.export_dir).float().eval()
+        pmodel = peft.PeftModel.from_pretrained(model, adapter).eval()
+        with torch.no_grad():
+            ref = pmodel(ours["input_ids"]).logits.float()
+        for key in ("logits_cpu", "logits_cuda"):
+            if key not in ours:
+                continue
+            d = (ours[key] - ref).abs()
+            within = d.max().item() <= args.tol
+            ok &= within
+            print(f"{name} NF4 + LoRA vs PEFT with the {label} on dequantized weights ({key[7:]}): "
+                  f"max |diff| {d.max().item():.3g}, mean {d.mean().item():.3g}, reference max |logit| "
+                  f"{ref.abs().max().item():.3g}, tol {args.tol:g}: {'ok' if within else 'FAILED'}")
     return 0 if ok else 1
 
 
