@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # temper's main job on the embedded default, on one machine: installs dependencies, builds, starts
 # the coordinator (which starts its own PostgreSQL), starts workers, submits a run (default
-# examples/run.yaml), follows it to the end, prints its summary, lineage and SQL view, and stops
+# examples/local.yaml: CPU only), follows it to the end, prints its summary, lineage and SQL view, and stops
 # everything it started.
 #
-# Workers: the real eval worker (sandboxed rustc/clippy, services/eval-worker) when it is built;
-# TRAIN and GENERATE jobs go to the simulated worker (tests/sim_worker) until the trainer worker
-# exists — the summary says which worker ran what.
+# Workers: the real eval worker (sandboxed rustc/clippy, services/eval-worker) and the real trainer
+# worker (QLoRA on libtorch, CPU here; it trains a RANDOM tiny model when model.path does not
+# exist) when they are built; GENERATE jobs go to the simulated worker (tests/sim_worker) until
+# the trainer worker samples — the jobs table printed at the end says which worker ran what.
 #   scripts/run-local.sh [run.yaml]
 #   TEMPER_DATA_DIR=...  where the coordinator keeps its PostgreSQL cluster (reused next time)
 #   TEMPER_BUILD_DIR=... build tree to use (default build/dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config="${1:-examples/run.yaml}"
+config="${1:-examples/local.yaml}"
 ./scripts/setup.sh
 
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 bin="${TEMPER_BUILD_DIR:-build/dev}"
 cmake --preset dev -B "$bin" >/dev/null
 targets=(temper temper-coordinator sim-worker)
-if cmake --build "$bin" --target help | grep -q temper-eval-worker; then targets+=(temper-eval-worker); fi
+for optional in temper-eval-worker temper-trainer-worker; do
+  if cmake --build "$bin" --target help | grep -q "$optional"; then targets+=("$optional"); fi
+done
 cmake --build "$bin" -j"$(nproc)" --target "${targets[@]}"
 logs=$(mktemp -d /tmp/temper-local-XXXXXX)
 chmod 755 "$logs"
@@ -44,16 +47,24 @@ for _ in $(seq 1 120); do [ -s "$logs/address" ] && break; sleep 0.5; done
 export TEMPER_COORDINATOR=$(cat "$logs/address")
 echo "   coordinator at $TEMPER_COORDINATOR; $(grep -o 'metrics [0-9.:]*' "$logs/coordinator.log" | head -1)"
 
+sim_kinds=generate
 if [ -x "$bin/services/eval-worker/temper-eval-worker" ]; then
   echo "== starting the eval worker (real sandboxed evaluation)"
   "$bin/services/eval-worker/temper-eval-worker" --coordinator "$TEMPER_COORDINATOR" --metrics-listen '' \
     >"$logs/eval-worker.log" 2>&1 &
   pids+=($!)
-  sim_kinds=train,generate
 else
-  sim_kinds=train,generate,eval
+  sim_kinds+=,eval
 fi
-echo "== starting a simulated worker for: $sim_kinds (the trainer worker does not exist yet)"
+if [ -x "$bin/services/trainer-worker/temper-trainer-worker" ]; then
+  echo "== starting the trainer worker (libtorch on the CPU; a RANDOM tiny model when model.path is missing)"
+  "$bin/services/trainer-worker/temper-trainer-worker" --coordinator "$TEMPER_COORDINATOR" \
+    --checkpoint-dir "$data_dir/checkpoints" --tiny-model missing >"$logs/trainer-worker.log" 2>&1 &
+  pids+=($!)
+else
+  sim_kinds+=,train
+fi
+echo "== starting a simulated worker for: $sim_kinds (no real worker for these yet)"
 "$bin/tests/sim_worker/sim-worker" --coordinator "$TEMPER_COORDINATOR" --kinds "$sim_kinds" --job-ms 1500 \
   --name simulated --log "$logs/sim-worker.jsonl" >"$logs/sim-worker.log" 2>&1 &
 pids+=($!)
