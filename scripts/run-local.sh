@@ -32,8 +32,12 @@ mkdir -p "$data_dir"
 
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Workers first (they drain), the coordinator last: a worker whose coordinator is gone keeps
+  # retrying its calls for a while before it gives up.
+  local workers=("${pids[@]:1}")
+  for pid in "${workers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "${#pids[@]}" -gt 0 ]; then kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; fi
   echo "logs: $logs"
 }
 trap cleanup EXIT
