@@ -12,7 +12,12 @@ namespace {
 // Any constant distinct from other users of advisory locks on the same database.
 constexpr int64_t kMigrationLockKey = 0x74656d706572;  // "temper"
 
-std::string Checksum(const std::string& sql) { return std::to_string(std::hash<std::string>{}(sql)); }
+// FNV-1a 64: stable across builds and platforms, so an edited migration file is noticed.
+std::string Checksum(const std::string& sql) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : sql) h = (h ^ c) * 0x100000001b3ULL;
+  return absl::StrCat("fnv1a64:", absl::Hex(h, absl::kZeroPad16));
+}
 
 }  // namespace
 
@@ -41,7 +46,7 @@ absl::Status ApplyMigrations(const std::string& conninfo) {
       if (it == migrations.end())
         return absl::FailedPreconditionError(absl::StrCat(
             "database has migration ", version, " which this coordinator does not know; upgrade it"));
-      // Checksums are compared only on the same build's std::hash; a mismatch means an edited file.
+      // A mismatch means a migration file was edited after it was applied: forward-only is broken.
       if (checksum != Checksum(it->sql))
         spdlog::warn("migration {} ({}) differs from the one applied", version, it->name);
     }
