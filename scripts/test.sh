@@ -17,6 +17,10 @@ echo "== build (dev preset)"
 cmake --preset dev >/dev/null
 cmake --build build/dev -j"$jobs"
 
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "== gpu tier: skipped — no GPU here (nvidia-smi finds none); the CUDA tests are built only with"
+  echo "   the cuda preset and run on a GPU machine by scripts/gpu/check_model.sh (docs/model.md)"
+fi
 echo "== tests: ${labels}"
 (cd build/dev && ctest -L "$labels" --output-on-failure -j"$jobs" --timeout 900)
 
