@@ -1,15 +1,11 @@
 #include "libs/rpc/worker_client.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/rpc/grpc_status.h"
 #include "spdlog/spdlog.h"
 
 namespace temper {
 namespace {
-
-absl::Status FromGrpcStatus(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
 
 constexpr std::chrono::milliseconds kUnaryDeadline(15000);
 
@@ -29,7 +25,7 @@ absl::Status WorkerClient::Call(grpc::Status (v1::WorkerService::Stub::*method)(
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
     grpc::Status s = ((*stub_).*method)(&ctx, req, resp);
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE || std::chrono::steady_clock::now() + backoff > give_up)
-      return FromGrpcStatus(s);
+      return FromGrpc(s);
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }

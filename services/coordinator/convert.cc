@@ -4,16 +4,6 @@
 
 namespace temper {
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
 // The numeric values of the domain enums equal the proto ones by construction.
 v1::JobKind ToProto(JobKind k) { return static_cast<v1::JobKind>(k); }
 JobKind FromProto(v1::JobKind k) { return static_cast<JobKind>(k); }

@@ -1,19 +1,17 @@
 // The one place where the coordinator converts between domain types (libs/store/types.h) and the
-// generated temper.v1 protos, and between absl::Status and grpc::Status.
+// generated temper.v1 protos (Status conversion: libs/rpc/grpc_status.h).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include "libs/common/status.h"
+#include "libs/rpc/grpc_status.h"
 #include "libs/store/types.h"
 #include "temper/v1/checkpoint.pb.h"
 #include "temper/v1/run.pb.h"
 #include "temper/v1/worker.pb.h"
 
 namespace temper {
-
-grpc::Status ToGrpc(const absl::Status& s);
-absl::Status FromGrpc(const grpc::Status& s);
 
 // REQUIRES: run.config_json is a RunConfig in proto3 JSON.
 v1::Run ToProto(const Run& run);
